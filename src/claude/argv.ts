@@ -1,0 +1,82 @@
+/**
+ * The CLI's argv for one run (pure). Flags verified in DESIGN.md "Facts about the CLI".
+ * Nothing whose size grows with the request goes here: the conversation goes to stdin, the
+ * system prompt and any JSON schema to temp files.
+ */
+
+/** `--effort` levels of the CLI. */
+export type Effort = "low" | "medium" | "high" | "xhigh" | "max";
+
+/** Everything that shapes the argv of one run. */
+export interface RunArgs {
+  /** A CLI model alias (`sonnet`) or full id (`claude-sonnet-4-5-20250929`). */
+  model: string;
+  effort?: Effort;
+  /** Path of the temp file holding the system prompt, if any. */
+  systemPromptFile?: string;
+  /** `replace` uses `--system-prompt-file`, `append` keeps Claude Code's prompt. */
+  systemPromptMode: "replace" | "append";
+  /** Session to resume (a session file the proxy wrote), see DESIGN.md sessions. */
+  resumeSessionId?: string;
+  /** `--mcp-config` JSON (small and bounded: one server URL). */
+  mcpConfig?: string;
+  /** Tool names for `--allowedTools` (`mcp__NAME__TOOL`). */
+  allowedTools?: readonly string[];
+  /** JSON Schema text for `--json-schema` (bounded by the caller). */
+  jsonSchema?: string;
+}
+
+/** Builds the argv (without the program itself). */
+export function buildArgs(run: RunArgs): string[] {
+  const args = [
+    "-p",
+    "--input-format",
+    "stream-json",
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "--include-partial-messages",
+    "--model",
+    run.model,
+  ];
+  if (run.resumeSessionId !== undefined) {
+    args.push("--resume", run.resumeSessionId);
+  } else {
+    args.push("--no-session-persistence");
+  }
+  if (run.mcpConfig !== undefined) {
+    args.push("--tools", "", "--mcp-config", run.mcpConfig, "--strict-mcp-config");
+    if (run.allowedTools !== undefined && run.allowedTools.length > 0) {
+      args.push("--allowedTools", run.allowedTools.join(","));
+    }
+  } else {
+    args.push("--tools", "");
+  }
+  if (run.effort !== undefined) args.push("--effort", run.effort);
+  if (run.systemPromptFile !== undefined) {
+    args.push(
+      run.systemPromptMode === "append" ? "--append-system-prompt-file" : "--system-prompt-file",
+      run.systemPromptFile,
+    );
+  }
+  if (run.jsonSchema !== undefined) args.push("--json-schema", run.jsonSchema);
+  return args;
+}
+
+/** Maps OpenAI's `reasoning_effort` to the CLI's `--effort` (`minimal`/`none` → `low`). */
+export function toEffort(reasoningEffort: string | null | undefined): Effort | undefined {
+  switch (reasoningEffort) {
+    case "none":
+    case "minimal":
+    case "low":
+      return "low";
+    case "medium":
+      return "medium";
+    case "high":
+      return "high";
+    case "xhigh":
+      return "xhigh";
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The CLI's stdout events with `--output-format stream-json --verbose --include-partial-messages`,
+ * one JSON object per line (DESIGN.md "Events on stdout"). {@link parseLine} turns a line into a
+ * typed {@link CliEvent}; types this proxy does not use come out as `{ type: "unknown" }`.
+ */
+
+/** Token usage as the CLI and the Messages API report it (tokens). */
+export interface CliUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_input_tokens: number;
+}
+
+/** A content block of the Messages API (`text`, `thinking`, `tool_use`, ...). */
+export type ContentBlock =
+  | { type: "text"; text: string }
+  | { type: "thinking"; thinking: string; signature?: string }
+  | { type: "tool_use"; id: string; name: string; input: unknown }
+  | { type: string; [key: string]: unknown };
+
+/** The raw Anthropic stream events that arrive wrapped in `stream_event`. */
+export type StreamEvent =
+  | { type: "message_start"; message: { id: string; model: string; usage?: Partial<CliUsage> } }
+  | { type: "content_block_start"; index: number; content_block: ContentBlock }
+  | {
+      type: "content_block_delta";
+      index: number;
+      delta:
+        | { type: "text_delta"; text: string }
+        | { type: "thinking_delta"; thinking: string }
+        | { type: "input_json_delta"; partial_json: string }
+        | { type: string; [key: string]: unknown };
+    }
+  | { type: "content_block_stop"; index: number }
+  | {
+      type: "message_delta";
+      delta: { stop_reason: string | null };
+      usage?: Partial<CliUsage>;
+    }
+  | { type: "message_stop" }
+  | { type: string; [key: string]: unknown };
+
+/** The `result` event that ends every run. */
+export interface ResultEvent {
+  type: "result";
+  subtype: string;
+  is_error: boolean;
+  api_error_status: number | null;
+  result: string | null;
+  stop_reason: string | null;
+  session_id: string;
+  usage: CliUsage;
+  total_cost_usd: number;
+  structured_output?: unknown;
+  num_turns?: number;
+}
+
+/** One parsed stdout line. */
+export type CliEvent =
+  | { type: "system_init"; session_id: string; model: string }
+  | { type: "stream_event"; event: StreamEvent; parent_tool_use_id: string | null }
+  | {
+      type: "assistant";
+      message: { id: string; content: ContentBlock[] };
+      parent_tool_use_id: string | null;
+    }
+  | {
+      type: "api_retry";
+      attempt: number;
+      max_retries: number;
+      retry_delay_ms: number;
+      error_status: number | null;
+      error: string;
+    }
+  | ResultEvent
+  | { type: "unknown"; raw: unknown };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function num(value: unknown): number {
+  return typeof value === "number" && Number.isFinite(value) ? value : 0;
+}
+
+/** Normalises a usage object: missing counts become 0. */
+export function toUsage(value: unknown): CliUsage {
+  const u = isRecord(value) ? value : {};
+  return {
+    input_tokens: num(u.input_tokens),
+    output_tokens: num(u.output_tokens),
+    cache_read_input_tokens: num(u.cache_read_input_tokens),
+    cache_creation_input_tokens: num(u.cache_creation_input_tokens),
+  };
+}
+
+/**
+ * Parses one stdout line. Blank lines give null.
+ * @throws SyntaxError with the line number when the line is not JSON
+ *   ("Cannot parse line 3: unexpected end of JSON").
+ */
+export function parseLine(line: string, lineNumber = 0): CliEvent | null {
+  const trimmed = line.trim();
+  if (trimmed === "") return null;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(trimmed);
+  } catch (error) {
+    throw new SyntaxError(`Cannot parse line ${lineNumber}: ${(error as Error).message}`);
+  }
+  return toEvent(raw);
+}
+
+/** Classifies a parsed JSON value as a {@link CliEvent}. */
+export function toEvent(raw: unknown): CliEvent {
+  if (!isRecord(raw)) return { type: "unknown", raw };
+  const parent = typeof raw.parent_tool_use_id === "string" ? raw.parent_tool_use_id : null;
+  switch (raw.type) {
+    case "system":
+      if (raw.subtype === "init") {
+        return {
+          type: "system_init",
+          session_id: String(raw.session_id ?? ""),
+          model: String(raw.model ?? ""),
+        };
+      }
+      if (raw.subtype === "api_retry") {
+        return {
+          type: "api_retry",
+          attempt: num(raw.attempt),
+          max_retries: num(raw.max_retries),
+          retry_delay_ms: num(raw.retry_delay_ms),
+          error_status: typeof raw.error_status === "number" ? raw.error_status : null,
+          error: String(raw.error ?? ""),
+        };
+      }
+      return { type: "unknown", raw };
+    case "stream_event":
+      if (!isRecord(raw.event) || typeof raw.event.type !== "string") return { type: "unknown", raw };
+      return { type: "stream_event", event: raw.event as StreamEvent, parent_tool_use_id: parent };
+    case "assistant": {
+      const message = isRecord(raw.message) ? raw.message : {};
+      const content = Array.isArray(message.content) ? (message.content as ContentBlock[]) : [];
+      return {
+        type: "assistant",
+        message: { id: String(message.id ?? ""), content },
+        parent_tool_use_id: parent,
+      };
+    }
+    case "result":
+      return {
+        type: "result",
+        subtype: String(raw.subtype ?? ""),
+        is_error: raw.is_error === true,
+        api_error_status: typeof raw.api_error_status === "number" ? raw.api_error_status : null,
+        result: typeof raw.result === "string" ? raw.result : null,
+        stop_reason: typeof raw.stop_reason === "string" ? raw.stop_reason : null,
+        session_id: String(raw.session_id ?? ""),
+        usage: toUsage(raw.usage),
+        total_cost_usd: num(raw.total_cost_usd),
+        ...(raw.structured_output === undefined ? {} : { structured_output: raw.structured_output }),
+        ...(typeof raw.num_turns === "number" ? { num_turns: raw.num_turns } : {}),
+      };
+    default:
+      return { type: "unknown", raw };
+  }
+}

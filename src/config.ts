@@ -1,0 +1,238 @@
+/**
+ * Every setting of the proxy: its flag, its environment variable, its default and its meaning.
+ * One table ({@link SETTINGS}) feeds argument parsing, `--help` and the README's configuration
+ * table. Flags win over environment variables, which win over defaults; values are validated
+ * with zod and a bad value is a {@link ConfigError}.
+ */
+import mri from "mri";
+import { z } from "zod";
+
+const bool = z.union([
+  z.boolean(),
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(["1", "0", "true", "false", "yes", "no", "on", "off", ""]))
+    .transform((v) => ["1", "true", "yes", "on"].includes(v)),
+]);
+const ms = z.coerce.number().int().min(0);
+const list = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(",")))
+  .transform((v) => v.map((s) => s.trim()).filter((s) => s !== ""));
+
+/** `name=target` pairs, comma-separated (flag repeatable), into a record keyed by lower-case name. */
+const pairs = list.transform((items, ctx) => {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf("=");
+    if (eq <= 0 || eq === item.length - 1) {
+      ctx.addIssue({ code: "custom", message: `expected name=model, got '${item}'` });
+      return z.NEVER;
+    }
+    out[item.slice(0, eq).trim().toLowerCase()] = item.slice(eq + 1).trim();
+  }
+  return out;
+});
+
+/** One setting: flag name (kebab-case), env var, zod schema, default (as the user would type it). */
+interface Setting<S extends z.ZodType> {
+  flag: string;
+  env: string;
+  schema: S;
+  default: string | boolean | undefined;
+  description: string;
+  /** Shown in --help instead of the default. */
+  placeholder?: string;
+}
+
+function setting<S extends z.ZodType>(s: Setting<S>): Setting<S> {
+  return s;
+}
+
+/** Foreign model names mapped by default (OpenAI names that tools send unasked). */
+export const DEFAULT_MODEL_MAP =
+  "gpt-4o=sonnet,gpt-4o-mini=haiku,gpt-4.1=sonnet,gpt-4.1-mini=haiku,gpt-4.1-nano=haiku," +
+  "gpt-4-turbo=sonnet,gpt-4=sonnet,gpt-3.5-turbo=haiku,gpt-5=opus,gpt-5-mini=sonnet," +
+  "o1=opus,o3=opus,o3-mini=sonnet,o4-mini=sonnet";
+
+/** The settings table. Order is the order of `--help` and the README. */
+export const SETTINGS = {
+  port: setting({
+    flag: "port",
+    env: "PORT",
+    schema: z.coerce.number().int().min(0).max(65535),
+    default: "3456",
+    description: "TCP port to listen on (0 picks a free one)",
+  }),
+  host: setting({
+    flag: "host",
+    env: "HOST",
+    schema: z.string().min(1),
+    default: "127.0.0.1",
+    description: "Interface to bind",
+  }),
+  claudePath: setting({
+    flag: "claude-path",
+    env: "CLAUDE_PATH",
+    schema: z.string().min(1),
+    default: "claude",
+    description: "The claude CLI: a path, or a name looked up on PATH",
+  }),
+  systemPromptMode: setting({
+    flag: "system-prompt-mode",
+    env: "SYSTEM_PROMPT_MODE",
+    schema: z.enum(["replace", "append"]),
+    default: "replace",
+    description:
+      "replace: system messages replace Claude Code's prompt (--system-prompt-file); append: keep it and append (--append-system-prompt-file)",
+  }),
+  modelMap: setting({
+    flag: "model-map",
+    env: "MODEL_MAP",
+    schema: pairs,
+    default: DEFAULT_MODEL_MAP,
+    description: "Foreign model names mapped to Claude models, name=model pairs, comma-separated",
+    placeholder: "gpt-4o=sonnet,...",
+  }),
+  extraModels: setting({
+    flag: "extra-models",
+    env: "EXTRA_MODELS",
+    schema: list,
+    default: "",
+    description: "Extra model ids listed by GET /v1/models, comma-separated",
+  }),
+  requestTimeoutMs: setting({
+    flag: "request-timeout",
+    env: "REQUEST_TIMEOUT_MS",
+    schema: ms,
+    default: "600000",
+    description: "Longest a request may run, ms (then 504 and the CLI is killed); 0 disables",
+  }),
+  idleTimeoutMs: setting({
+    flag: "idle-timeout",
+    env: "IDLE_TIMEOUT_MS",
+    schema: ms,
+    default: "300000",
+    description: "Kill a CLI run that prints nothing for this long, ms; 0 disables",
+  }),
+  killGraceMs: setting({
+    flag: "kill-grace",
+    env: "KILL_GRACE_MS",
+    schema: ms,
+    default: "3000",
+    description: "Time between SIGTERM and SIGKILL when a run is stopped, ms",
+  }),
+  retryRateLimits: setting({
+    flag: "retry-rate-limits",
+    env: "RETRY_RATE_LIMITS",
+    schema: bool,
+    default: false,
+    description:
+      "Let the CLI keep retrying upstream 429/529 (it backs off for minutes) instead of answering 429/503 at once",
+  }),
+  settingSources: setting({
+    flag: "setting-sources",
+    env: "SETTING_SOURCES",
+    schema: z.string(),
+    default: "",
+    description:
+      "Claude Code setting sources the CLI loads (user,project,local); empty keeps CLAUDE.md files and settings out of requests",
+  }),
+  logLevel: setting({
+    flag: "log-level",
+    env: "LOG_LEVEL",
+    schema: z.enum(["debug", "info", "warn", "error", "silent"]),
+    default: "info",
+    description: "Log level (debug also logs prompt sizes)",
+  }),
+} as const;
+
+type Settings = typeof SETTINGS;
+
+/** The validated configuration. */
+export type Config = { [K in keyof Settings]: z.output<Settings[K]["schema"]> };
+
+/** A bad flag or setting: the message says what is wrong; `main` prints it and exits 2. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** What the command line asked for. */
+export type ParsedCommand =
+  | { kind: "help" }
+  | { kind: "version" }
+  | { kind: "serve"; config: Config };
+
+function isBooleanSetting(key: keyof Settings): boolean {
+  return typeof SETTINGS[key].default === "boolean";
+}
+
+/**
+ * Parses argv and the environment into a command.
+ * @throws ConfigError for unknown flags or invalid values (naming the flag and env var).
+ */
+export function parseCommand(argv: readonly string[], env: Record<string, string | undefined>): ParsedCommand {
+  const keys = Object.keys(SETTINGS) as (keyof Settings)[];
+  const booleanFlags = keys.filter(isBooleanSetting).map((k) => SETTINGS[k].flag);
+  const stringFlags = keys.filter((k) => !isBooleanSetting(k)).map((k) => SETTINGS[k].flag);
+  const args = mri([...argv], {
+    boolean: [...booleanFlags, "help", "version"],
+    string: stringFlags,
+    alias: { h: "help", v: "version", p: "port" },
+  });
+  const known = new Set(["_", "h", "v", "p", "help", "version", ...booleanFlags, ...stringFlags]);
+  const unknown = Object.keys(args).find((flag) => !known.has(flag));
+  if (unknown !== undefined) {
+    throw new ConfigError(`Unknown option ${unknown.length === 1 ? "-" : "--"}${unknown} (see --help)`);
+  }
+  if (args._.length > 0) throw new ConfigError(`Unexpected argument '${args._[0]}' (see --help)`);
+  if (args.help === true) return { kind: "help" };
+  if (args.version === true) return { kind: "version" };
+  const config: Record<string, unknown> = {};
+  for (const key of keys) {
+    const s = SETTINGS[key];
+    let fromFlag = args[s.flag] as unknown;
+    // mri sets unset boolean flags to false: only count a boolean flag that was written.
+    const flagGiven = isBooleanSetting(key)
+      ? argv.some((a) => a === `--${s.flag}` || a.startsWith(`--${s.flag}=`) || a === `--no-${s.flag}`)
+      : fromFlag !== undefined;
+    if (Array.isArray(fromFlag) && !(s.schema instanceof z.ZodPipe)) fromFlag = fromFlag.at(-1);
+    const raw = flagGiven ? fromFlag : (env[s.env] ?? s.default);
+    const parsed = s.schema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ConfigError(
+        `Invalid value for --${s.flag} / ${s.env}: ${JSON.stringify(raw)} (${issue?.message ?? "invalid"})`,
+      );
+    }
+    config[key] = parsed.data;
+  }
+  return { kind: "serve", config: config as Config };
+}
+
+/** The `--help` text. */
+export function helpText(version: string): string {
+  const rows = (Object.keys(SETTINGS) as (keyof Settings)[]).map((key) => {
+    const s = SETTINGS[key];
+    const flag = isBooleanSetting(key) ? `--${s.flag}` : `--${s.flag} <value>`;
+    const def = s.placeholder ?? (s.default === "" ? "(none)" : String(s.default));
+    return `  ${flag.padEnd(30)} ${s.description}\n  ${"".padEnd(30)} env ${s.env}, default ${def}`;
+  });
+  return [
+    `claude-openai-proxy ${version}`,
+    "An OpenAI-compatible HTTP API in front of the claude CLI (Claude Code).",
+    "",
+    "Usage: claude-openai-proxy [options]",
+    "",
+    "Options (each has an environment variable twin; flags win):",
+    ...rows,
+    `  ${"-h, --help".padEnd(30)} Show this help`,
+    `  ${"-v, --version".padEnd(30)} Print the version`,
+    "",
+  ].join("\n");
+}

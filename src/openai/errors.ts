@@ -1,0 +1,87 @@
+/**
+ * OpenAI-shaped errors: one class with an HTTP status, rendered by the app's single `onError`.
+ * Wire shape (https://platform.openai.com/docs/guides/error-codes):
+ * `{"error":{"message","type","param","code"}}`.
+ */
+
+/** OpenAI's error `type` values, plus the ones this proxy adds for upstream faults. */
+export type OpenAIErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "permission_error"
+  | "not_found_error"
+  | "rate_limit_error"
+  | "server_error"
+  | "api_error"
+  | "overloaded_error"
+  | "timeout_error";
+
+/** The JSON body of an error response. */
+export interface OpenAIErrorBody {
+  error: {
+    message: string;
+    type: OpenAIErrorType;
+    param: string | null;
+    code: string | null;
+  };
+}
+
+/** Options for {@link ProxyError}. */
+export interface ProxyErrorOptions {
+  type?: OpenAIErrorType;
+  param?: string | null;
+  code?: string | null;
+  /** Seconds, sent as the `Retry-After` header (429, 503). */
+  retryAfterSeconds?: number;
+  cause?: unknown;
+}
+
+/** An error a client can see: HTTP status plus OpenAI's error fields. */
+export class ProxyError extends Error {
+  readonly status: number;
+  readonly type: OpenAIErrorType;
+  readonly param: string | null;
+  readonly code: string | null;
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(status: number, message: string, options: ProxyErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "ProxyError";
+    this.status = status;
+    this.type = options.type ?? defaultType(status);
+    this.param = options.param ?? null;
+    this.code = options.code ?? null;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+
+  /** The response body in OpenAI's shape. */
+  toJSON(): OpenAIErrorBody {
+    return {
+      error: { message: this.message, type: this.type, param: this.param, code: this.code },
+    };
+  }
+
+  /** Response headers that go with this error (`Retry-After` when known). */
+  headers(): Record<string, string> {
+    return this.retryAfterSeconds === undefined
+      ? {}
+      : { "Retry-After": String(Math.max(1, Math.ceil(this.retryAfterSeconds))) };
+  }
+}
+
+/** The OpenAI error type conventionally used for an HTTP status. */
+export function defaultType(status: number): OpenAIErrorType {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 429) return "rate_limit_error";
+  if (status === 504) return "timeout_error";
+  if (status >= 500) return "server_error";
+  return "invalid_request_error";
+}
+
+/** Wraps anything thrown into a {@link ProxyError} (unknown errors become a 500 without internals). */
+export function toProxyError(error: unknown): ProxyError {
+  if (error instanceof ProxyError) return error;
+  return new ProxyError(500, "Internal proxy error", { type: "server_error", cause: error });
+}
