@@ -176,7 +176,10 @@ function isBooleanSetting(key: keyof Settings): boolean {
  * Parses argv and the environment into a command.
  * @throws ConfigError for unknown flags or invalid values (naming the flag and env var).
  */
-export function parseCommand(argv: readonly string[], env: Record<string, string | undefined>): ParsedCommand {
+export function parseCommand(
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+): ParsedCommand {
   const keys = Object.keys(SETTINGS) as (keyof Settings)[];
   const booleanFlags = keys.filter(isBooleanSetting).map((k) => SETTINGS[k].flag);
   const stringFlags = keys.filter((k) => !isBooleanSetting(k)).map((k) => SETTINGS[k].flag);
@@ -188,7 +191,9 @@ export function parseCommand(argv: readonly string[], env: Record<string, string
   const known = new Set(["_", "h", "v", "p", "help", "version", ...booleanFlags, ...stringFlags]);
   const unknown = Object.keys(args).find((flag) => !known.has(flag));
   if (unknown !== undefined) {
-    throw new ConfigError(`Unknown option ${unknown.length === 1 ? "-" : "--"}${unknown} (see --help)`);
+    throw new ConfigError(
+      `Unknown option ${unknown.length === 1 ? "-" : "--"}${unknown} (see --help)`,
+    );
   }
   if (args._.length > 0) throw new ConfigError(`Unexpected argument '${args._[0]}' (see --help)`);
   if (args.help === true) return { kind: "help" };
@@ -199,7 +204,9 @@ export function parseCommand(argv: readonly string[], env: Record<string, string
     let fromFlag = args[s.flag] as unknown;
     // mri sets unset boolean flags to false: only count a boolean flag that was written.
     const flagGiven = isBooleanSetting(key)
-      ? argv.some((a) => a === `--${s.flag}` || a.startsWith(`--${s.flag}=`) || a === `--no-${s.flag}`)
+      ? argv.some(
+          (a) => a === `--${s.flag}` || a.startsWith(`--${s.flag}=`) || a === `--no-${s.flag}`,
+        )
       : fromFlag !== undefined;
     if (Array.isArray(fromFlag) && !(s.schema instanceof z.ZodPipe)) fromFlag = fromFlag.at(-1);
     const raw = flagGiven ? fromFlag : (env[s.env] ?? s.default);

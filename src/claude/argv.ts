@@ -24,6 +24,8 @@ export interface RunArgs {
   allowedTools?: readonly string[];
   /** JSON Schema text for `--json-schema` (bounded by the caller). */
   jsonSchema?: string;
+  /** `--setting-sources` value; "" loads no settings and no CLAUDE.md files. */
+  settingSources: string;
 }
 
 /** Builds the argv (without the program itself). */
@@ -38,6 +40,8 @@ export function buildArgs(run: RunArgs): string[] {
     "--include-partial-messages",
     "--model",
     run.model,
+    "--setting-sources",
+    run.settingSources,
   ];
   if (run.resumeSessionId !== undefined) {
     args.push("--resume", run.resumeSessionId);

@@ -137,7 +137,8 @@ export function toEvent(raw: unknown): CliEvent {
       }
       return { type: "unknown", raw };
     case "stream_event":
-      if (!isRecord(raw.event) || typeof raw.event.type !== "string") return { type: "unknown", raw };
+      if (!isRecord(raw.event) || typeof raw.event.type !== "string")
+        return { type: "unknown", raw };
       return { type: "stream_event", event: raw.event as StreamEvent, parent_tool_use_id: parent };
     case "assistant": {
       const message = isRecord(raw.message) ? raw.message : {};
@@ -159,7 +160,9 @@ export function toEvent(raw: unknown): CliEvent {
         session_id: String(raw.session_id ?? ""),
         usage: toUsage(raw.usage),
         total_cost_usd: num(raw.total_cost_usd),
-        ...(raw.structured_output === undefined ? {} : { structured_output: raw.structured_output }),
+        ...(raw.structured_output === undefined
+          ? {}
+          : { structured_output: raw.structured_output }),
         ...(typeof raw.num_turns === "number" ? { num_turns: raw.num_turns } : {}),
       };
     default:

@@ -133,7 +133,8 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
     writer.write(new TextEncoder().encode(options.stdin)).catch(() => {});
     armIdle();
     const lines = child.stdout
-      .pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>).pipeThrough(lineSplitter());
+      .pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>)
+      .pipeThrough(lineSplitter());
     let lineNumber = 0;
     for await (const line of lines) {
       lineNumber++;
@@ -151,10 +152,14 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
     }
     if (signal.aborted) throw signal.reason;
     if (idleFired) {
-      throw new ProxyError(504, `The claude CLI produced no output for ${options.idleTimeoutMs} ms`, {
-        type: "timeout_error",
-        code: "cli_idle_timeout",
-      });
+      throw new ProxyError(
+        504,
+        `The claude CLI produced no output for ${options.idleTimeoutMs} ms`,
+        {
+          type: "timeout_error",
+          code: "cli_idle_timeout",
+        },
+      );
     }
     const status = await child.exited;
     await stderrDone;

@@ -19,7 +19,9 @@ export const DEFAULT_RETRY_AFTER_SECONDS = 30;
 /** Strips the CLI's "API Error: 400 " prefix from an error text. */
 export function upstreamMessage(text: string | null, status: number | null): string {
   const raw = (text ?? "").trim();
-  const stripped = raw.replace(/^(Failed to authenticate\.\s*)?API Error:\s*(\d{3}\s*)?/, "").trim();
+  const stripped = raw
+    .replace(/^(Failed to authenticate\.\s*)?API Error:\s*(\d{3}\s*)?/, "")
+    .trim();
   if (stripped !== "") return stripped;
   return status === null ? "The claude CLI reported an error" : `Upstream API error ${status}`;
 }
@@ -36,18 +38,27 @@ export function errorForStatus(
   const retry = retryAfterSeconds === undefined ? {} : { retryAfterSeconds };
   switch (status) {
     case 400:
-      return new ProxyError(400, message, { type: "invalid_request_error", code: "upstream_invalid_request" });
+      return new ProxyError(400, message, {
+        type: "invalid_request_error",
+        code: "upstream_invalid_request",
+      });
     case 401:
       return new ProxyError(401, `${message}. ${LOGIN_HINT}`, {
         type: "authentication_error",
         code: "upstream_authentication_failed",
       });
     case 403:
-      return new ProxyError(403, message, { type: "permission_error", code: "upstream_permission_denied" });
+      return new ProxyError(403, message, {
+        type: "permission_error",
+        code: "upstream_permission_denied",
+      });
     case 404:
       return new ProxyError(404, message, { type: "not_found_error", code: "model_not_found" });
     case 413:
-      return new ProxyError(413, message, { type: "invalid_request_error", code: "request_too_large" });
+      return new ProxyError(413, message, {
+        type: "invalid_request_error",
+        code: "request_too_large",
+      });
     case 429:
       return new ProxyError(429, message, {
         type: "rate_limit_error",
@@ -62,7 +73,11 @@ export function errorForStatus(
       });
     default:
       if (status >= 500) {
-        return new ProxyError(502, message, { type: "api_error", code: "upstream_error", ...retry });
+        return new ProxyError(502, message, {
+          type: "api_error",
+          code: "upstream_error",
+          ...retry,
+        });
       }
       return new ProxyError(status >= 400 && status < 600 ? status : 502, message, {
         code: "upstream_error",
@@ -77,9 +92,12 @@ export function errorForStatus(
 export function resultError(result: ResultEvent, lastRetry?: ApiRetryEvent): ProxyError | null {
   if (!result.is_error && result.subtype === "success") return null;
   const retryAfter =
-    lastRetry !== undefined && lastRetry.retry_delay_ms > 0 ? lastRetry.retry_delay_ms / 1000 : undefined;
+    lastRetry !== undefined && lastRetry.retry_delay_ms > 0
+      ? lastRetry.retry_delay_ms / 1000
+      : undefined;
   const status = result.api_error_status;
-  if (status !== null) return errorForStatus(status, upstreamMessage(result.result, status), retryAfter);
+  if (status !== null)
+    return errorForStatus(status, upstreamMessage(result.result, status), retryAfter);
   const detail = result.result ?? result.subtype;
   return new ProxyError(502, `The claude CLI failed (${result.subtype}): ${detail}`, {
     type: "api_error",

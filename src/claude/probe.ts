@@ -1,0 +1,54 @@
+/**
+ * Start-up check of the claude CLI: where it is and which version it is.
+ */
+import type { ClaudeInfo } from "../deps.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { resolveCommand } from "./resolve.ts";
+import { terminate } from "./run.ts";
+
+/** ms allowed for `claude --version`. */
+const VERSION_TIMEOUT_MS = 15_000;
+
+/**
+ * Resolves the CLI and runs `claude --version`. Never throws: problems are reported in
+ * {@link ClaudeInfo.error}.
+ */
+export async function probeClaude(runtime: Runtime, claudePath: string): Promise<ClaudeInfo> {
+  const path = resolveCommand(claudePath, {
+    platform: runtime.platform,
+    env: runtime.env(),
+    isFile: (p) => runtime.isFile(p),
+  });
+  if (path === null) {
+    return {
+      path: null,
+      version: null,
+      error:
+        `The claude CLI was not found ('${claudePath}'). Install Claude Code ` +
+        "(npm install -g @anthropic-ai/claude-code), log in with `claude`, or set --claude-path / CLAUDE_PATH",
+    };
+  }
+  try {
+    const env = { ...runtime.env() };
+    delete env.CLAUDECODE;
+    const child = runtime.spawn(path, ["--version"], { env });
+    const timer = setTimeout(() => void terminate(child, 1000), VERSION_TIMEOUT_MS);
+    const text = await new Response(child.stdout).text();
+    const status = await child.exited;
+    clearTimeout(timer);
+    if (status.exitCode !== 0) {
+      return {
+        path,
+        version: null,
+        error: `'${path} --version' failed (exit ${status.exitCode ?? status.signal})`,
+      };
+    }
+    return { path, version: text.trim(), error: null };
+  } catch (error) {
+    return {
+      path: null,
+      version: null,
+      error: `Cannot run the claude CLI at '${path}': ${(error as Error).message}`,
+    };
+  }
+}

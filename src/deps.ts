@@ -1,0 +1,35 @@
+/**
+ * What the app needs from the outside, built once by `main.ts` (or a test) and passed to
+ * `createApp`. Holding it in one object keeps routes free of runtime globals.
+ */
+import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
+import type { Runtime } from "./runtime/types.ts";
+
+/** What start-up found out about the claude CLI. */
+export interface ClaudeInfo {
+  /** The resolved program, or null when it was not found. */
+  path: string | null;
+  /** `claude --version` output, e.g. "2.1.197 (Claude Code)", or null. */
+  version: string | null;
+  /** Why it is unusable, when it is. */
+  error: string | null;
+}
+
+/** Dependencies of {@link createApp}. */
+export interface AppDeps {
+  config: Config;
+  runtime: Runtime;
+  claude: ClaudeInfo;
+  /** Empty working directory for every run. */
+  workDir: string;
+  /** Parent of per-run temp directories. */
+  tempRoot: string;
+  /** Extra environment for CLI children (tests: ANTHROPIC_BASE_URL, CLAUDE_CONFIG_DIR). */
+  childEnv: Record<string, string>;
+  /** The proxy's version. */
+  version: string;
+  log: Logger;
+  /** Seconds since the epoch (injectable for tests). */
+  now?: () => number;
+}

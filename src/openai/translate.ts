@@ -1,0 +1,149 @@
+/**
+ * CLI events → OpenAI chat completion deltas (pure, one state object per response).
+ * Text comes only from `stream_event` `text_delta`s (DESIGN.md: "Stream text from these only"),
+ * thinking from `thinking_delta` (sent as `reasoning_content`), tool calls from `tool_use`
+ * blocks and their `input_json_delta` fragments. Events of sub-agents (`parent_tool_use_id`
+ * set) are ignored.
+ */
+import type { CliEvent, CliUsage } from "../claude/events.ts";
+import type { ChoiceDelta, CompletionUsage, FinishReason } from "./types.ts";
+
+/** Translation state for one response. */
+export interface TranslateState {
+  /** Content block index → OpenAI tool call index, for the current message. */
+  toolIndexByBlock: Map<number, number>;
+  /** Tool calls seen so far in this response. */
+  toolCalls: Array<{ id: string; name: string; arguments: string }>;
+  /** Usage of the API messages seen so far (tokens). */
+  usage: CliUsage;
+  /** The last `stop_reason` from `message_delta` (or the result). */
+  stopReason: string | null;
+  /** Tool names are reported without this prefix (the MCP bridge's `mcp__NAME__`). */
+  toolPrefix: string;
+}
+
+/** A fresh state; `toolPrefix` is stripped from tool names (e.g. `mcp__client__`). */
+export function newTranslateState(toolPrefix = ""): TranslateState {
+  return {
+    toolIndexByBlock: new Map(),
+    toolCalls: [],
+    usage: {
+      input_tokens: 0,
+      output_tokens: 0,
+      cache_read_input_tokens: 0,
+      cache_creation_input_tokens: 0,
+    },
+    stopReason: null,
+    toolPrefix,
+  };
+}
+
+/**
+ * The deltas one event adds to the response (often none). Updates `state`.
+ */
+export function eventToDeltas(event: CliEvent, state: TranslateState): ChoiceDelta[] {
+  if (event.type === "result") {
+    state.usage = event.usage;
+    state.stopReason ??= event.stop_reason;
+    return [];
+  }
+  if (event.type !== "stream_event" || event.parent_tool_use_id !== null) return [];
+  const e = event.event;
+  switch (e.type) {
+    case "message_start": {
+      state.toolIndexByBlock.clear();
+      const usage = (e as { message?: { usage?: Partial<CliUsage> } }).message?.usage;
+      if (usage !== undefined) addUsage(state.usage, usage, false);
+      return [];
+    }
+    case "content_block_start": {
+      const { index, content_block: block } = e as {
+        index: number;
+        content_block: Record<string, unknown>;
+      };
+      if (block.type !== "tool_use") return [];
+      const toolIndex = state.toolCalls.length;
+      const name = stripPrefix(String(block.name ?? ""), state.toolPrefix);
+      const id = String(block.id ?? `call_${toolIndex}`);
+      state.toolCalls.push({ id, name, arguments: "" });
+      state.toolIndexByBlock.set(index, toolIndex);
+      return [
+        {
+          tool_calls: [
+            { index: toolIndex, id, type: "function", function: { name, arguments: "" } },
+          ],
+        },
+      ];
+    }
+    case "content_block_delta": {
+      const { index, delta } = e as { index: number; delta: Record<string, unknown> };
+      if (delta.type === "text_delta" && typeof delta.text === "string" && delta.text !== "") {
+        return [{ content: delta.text }];
+      }
+      if (
+        delta.type === "thinking_delta" &&
+        typeof delta.thinking === "string" &&
+        delta.thinking !== ""
+      ) {
+        return [{ reasoning_content: delta.thinking }];
+      }
+      if (delta.type === "input_json_delta" && typeof delta.partial_json === "string") {
+        const toolIndex = state.toolIndexByBlock.get(index);
+        const call = toolIndex === undefined ? undefined : state.toolCalls[toolIndex];
+        if (toolIndex === undefined || call === undefined || delta.partial_json === "") return [];
+        call.arguments += delta.partial_json;
+        return [
+          { tool_calls: [{ index: toolIndex, function: { arguments: delta.partial_json } }] },
+        ];
+      }
+      return [];
+    }
+    case "message_delta": {
+      const { delta, usage } = e as {
+        delta?: { stop_reason?: string | null };
+        usage?: Partial<CliUsage>;
+      };
+      if (typeof delta?.stop_reason === "string") state.stopReason = delta.stop_reason;
+      if (usage !== undefined) addUsage(state.usage, usage, true);
+      return [];
+    }
+    default:
+      return [];
+  }
+}
+
+function addUsage(total: CliUsage, usage: Partial<CliUsage>, outputOnly: boolean): void {
+  if (typeof usage.output_tokens === "number") total.output_tokens += usage.output_tokens;
+  if (outputOnly) return;
+  total.input_tokens += usage.input_tokens ?? 0;
+  total.cache_read_input_tokens += usage.cache_read_input_tokens ?? 0;
+  total.cache_creation_input_tokens += usage.cache_creation_input_tokens ?? 0;
+}
+
+function stripPrefix(name: string, prefix: string): string {
+  return prefix !== "" && name.startsWith(prefix) ? name.slice(prefix.length) : name;
+}
+
+/** Maps Anthropic's `stop_reason` to OpenAI's `finish_reason`. */
+export function finishReason(stopReason: string | null, hasToolCalls: boolean): FinishReason {
+  if (hasToolCalls || stopReason === "tool_use") return "tool_calls";
+  if (stopReason === "max_tokens" || stopReason === "model_context_window_exceeded")
+    return "length";
+  if (stopReason === "refusal") return "content_filter";
+  return "stop";
+}
+
+/**
+ * OpenAI usage from the CLI's: prompt tokens count input, cache-read and cache-creation
+ * tokens; `cached_tokens` the cache reads.
+ */
+export function toCompletionUsage(usage: CliUsage): CompletionUsage {
+  const prompt =
+    usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens;
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: usage.output_tokens,
+    total_tokens: prompt + usage.output_tokens,
+    prompt_tokens_details: { cached_tokens: usage.cache_read_input_tokens },
+  };
+}
