@@ -1,0 +1,161 @@
+/** The {@link Runtime} for Bun: `Bun.spawn` and `Bun.serve`. */
+
+import process from "node:process";
+import { nodeFs } from "./fs.ts";
+import type { ExitStatus, Runtime, Serve, Spawn, Subprocess } from "./types.ts";
+
+/** Bun's pipe to a child's stdin (a FileSink, not a WritableStream). */
+interface BunFileSink {
+  write(chunk: Uint8Array): number | Promise<number>;
+  flush(): number | Promise<number>;
+  end(): number | Promise<number>;
+}
+
+interface BunSubprocess {
+  readonly pid: number;
+  readonly stdin: BunFileSink;
+  readonly stdout: ReadableStream<Uint8Array>;
+  readonly stderr: ReadableStream<Uint8Array>;
+  readonly exited: Promise<number>;
+  readonly exitCode: number | null;
+  readonly signalCode: string | null;
+  kill(signal: string): void;
+}
+
+interface BunServer {
+  readonly port: number | undefined;
+  stop(closeActiveConnections?: boolean): Promise<void>;
+}
+
+// The slice of the `Bun` global used here, declared locally (it shadows bun-types under tsc)
+// so that `deno check`, which follows detect.ts's dynamic import, can check this file too.
+declare const Bun: {
+  readonly version: string;
+  readonly argv: string[];
+  spawn(
+    cmd: string[],
+    options: {
+      cwd?: string;
+      env: Record<string, string>;
+      stdin: "pipe";
+      stdout: "pipe";
+      stderr: "pipe";
+      windowsHide: boolean;
+    },
+  ): BunSubprocess;
+  serve(options: {
+    hostname: string;
+    port: number;
+    idleTimeout: number;
+    fetch(request: Request): Response | Promise<Response>;
+  }): BunServer;
+};
+
+function errorCode(error: unknown): unknown {
+  return typeof error === "object" && error !== null && "code" in error ? error.code : undefined;
+}
+
+/** Wraps a FileSink in a web WritableStream; each write is flushed to the pipe. */
+function toWebWritable(sink: BunFileSink): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      await sink.write(chunk);
+      await sink.flush();
+    },
+    async close() {
+      await sink.end();
+    },
+    async abort() {
+      await sink.end();
+    },
+  });
+}
+
+const spawn: Spawn = (command, args, options) => {
+  let child: BunSubprocess;
+  try {
+    child = Bun.spawn([command, ...args], {
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      env: options.env,
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+      windowsHide: true,
+    });
+  } catch (error) {
+    // Bun throws "Executable not found in $PATH" (ENOENT) or EACCES synchronously.
+    const code = errorCode(error);
+    if (code === "ENOENT" || code === "EACCES") {
+      throw Object.assign(
+        new Error(`Cannot run ${command}: not found or not executable`, { cause: error }),
+        { code: "ENOENT" },
+      );
+    }
+    throw error;
+  }
+  let ended = false;
+  const exited = child.exited.then(
+    (): ExitStatus => ({ exitCode: child.exitCode, signal: child.signalCode }),
+    (): ExitStatus => ({ exitCode: child.exitCode, signal: child.signalCode }),
+  );
+  void exited.then(() => {
+    ended = true;
+  });
+  const subprocess: Subprocess = {
+    pid: child.pid,
+    stdin: toWebWritable(child.stdin),
+    stdout: child.stdout,
+    stderr: child.stderr,
+    exited,
+    kill(signal) {
+      if (ended || child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        child.kill(signal);
+      } catch {
+        // Already gone: kill is best effort by contract.
+      }
+    },
+  };
+  return subprocess;
+};
+
+const serve: Serve = async (options) => {
+  const server = Bun.serve({
+    hostname: options.hostname,
+    port: options.port,
+    // Bun closes a connection idle for 10 s by default, which would cut a quiet SSE stream.
+    idleTimeout: 0,
+    fetch: (request) => options.fetch(request),
+  });
+  return {
+    port: server.port ?? options.port,
+    close: () => server.stop(),
+  };
+};
+
+/** The Bun implementation of {@link Runtime}. */
+export const bunRuntime: Runtime = {
+  name: "bun",
+  version: Bun.version,
+  platform: process.platform,
+  spawn,
+  serve,
+  // Both `bun script.ts a b` and a `bun build --compile` binary give
+  // [bun, script-or-/$bunfs/root/name, ...args].
+  args: () => Bun.argv.slice(2),
+  env: () => {
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(process.env)) {
+      if (value !== undefined) env[key] = value;
+    }
+    return env;
+  },
+  ...nodeFs,
+  onShutdownSignal(handler) {
+    const signals: NodeJS.Signals[] =
+      process.platform === "win32" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM"];
+    for (const signal of signals) process.on(signal, () => handler(signal));
+  },
+  rss: () => process.memoryUsage.rss(),
+  exit: (code) => process.exit(code),
+};

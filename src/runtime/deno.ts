@@ -1,0 +1,137 @@
+/** The {@link Runtime} for Deno: `Deno.Command` and `Deno.serve`. */
+
+import { nodeFs } from "./fs.ts";
+import type { ExitStatus, Runtime, Serve, Spawn, Subprocess } from "./types.ts";
+
+interface DenoChildProcess {
+  readonly pid: number;
+  readonly stdin: WritableStream<Uint8Array>;
+  readonly stdout: ReadableStream<Uint8Array>;
+  readonly stderr: ReadableStream<Uint8Array>;
+  readonly status: Promise<{ success: boolean; code: number; signal: string | null }>;
+  kill(signal: string): void;
+}
+
+interface DenoCommandOptions {
+  args: string[];
+  cwd?: string;
+  env: Record<string, string>;
+  clearEnv: boolean;
+  stdin: "piped";
+  stdout: "piped";
+  stderr: "piped";
+}
+
+interface DenoHttpServer {
+  readonly addr: { readonly port: number };
+  shutdown(): Promise<void>;
+}
+
+// The slice of the `Deno` global used here. tsc does not know `Deno`; under `deno check`
+// this module-scoped declaration shadows the real namespace.
+declare const Deno: {
+  readonly args: string[];
+  readonly version: { readonly deno: string };
+  readonly build: { readonly os: string };
+  readonly env: { toObject(): Record<string, string> };
+  readonly Command: new (
+    command: string,
+    options: DenoCommandOptions,
+  ) => { spawn(): DenoChildProcess };
+  serve(
+    options: { hostname: string; port: number; onListen(address: unknown): void },
+    handler: (request: Request) => Response | Promise<Response>,
+  ): DenoHttpServer;
+  addSignalListener(signal: string, handler: () => void): void;
+  memoryUsage(): { rss: number };
+  exit(code: number): never;
+};
+
+const platform = Deno.build.os === "windows" ? "win32" : Deno.build.os;
+
+function errorCode(error: unknown): unknown {
+  return typeof error === "object" && error !== null && "code" in error ? error.code : undefined;
+}
+
+const spawn: Spawn = (command, args, options) => {
+  let child: DenoChildProcess;
+  try {
+    child = new Deno.Command(command, {
+      args: [...args],
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      env: options.env,
+      clearEnv: true,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (error) {
+    // Deno throws Deno.errors.NotFound (code ENOENT) or PermissionDenied (code EACCES).
+    const code = errorCode(error);
+    if (code === "ENOENT" || code === "EACCES") {
+      throw Object.assign(
+        new Error(`Cannot run ${command}: not found or not executable`, { cause: error }),
+        { code: "ENOENT" },
+      );
+    }
+    throw error;
+  }
+  let ended = false;
+  const exited = child.status.then(
+    // Deno reports a signal death as code 128 + signo; the contract wants null there.
+    (status): ExitStatus => ({
+      exitCode: status.signal === null ? status.code : null,
+      signal: status.signal,
+    }),
+    (): ExitStatus => ({ exitCode: null, signal: null }),
+  );
+  void exited.then(() => {
+    ended = true;
+  });
+  const subprocess: Subprocess = {
+    pid: child.pid,
+    stdin: child.stdin,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    exited,
+    kill(signal) {
+      if (ended) return;
+      try {
+        child.kill(signal);
+      } catch {
+        // Deno throws "Child process has already terminated" once it has reaped the child.
+      }
+    },
+  };
+  return subprocess;
+};
+
+const serve: Serve = async (options) => {
+  const server = Deno.serve(
+    // An empty onListen keeps Deno from logging "Listening on ...".
+    { hostname: options.hostname, port: options.port, onListen() {} },
+    (request) => options.fetch(request),
+  );
+  return {
+    port: server.addr.port,
+    close: () => server.shutdown(),
+  };
+};
+
+/** The Deno implementation of {@link Runtime}. */
+export const denoRuntime: Runtime = {
+  name: "deno",
+  version: Deno.version.deno,
+  platform,
+  spawn,
+  serve,
+  args: () => [...Deno.args],
+  env: () => Deno.env.toObject(),
+  ...nodeFs,
+  onShutdownSignal(handler) {
+    const signals = platform === "win32" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM"];
+    for (const signal of signals) Deno.addSignalListener(signal, () => handler(signal));
+  },
+  rss: () => Deno.memoryUsage().rss,
+  exit: (code) => Deno.exit(code),
+};

@@ -1,0 +1,47 @@
+/**
+ * File-system and temp-dir helpers shared by the three runtimes. Bun and Deno both
+ * implement `node:fs` and `node:os`, so one implementation serves all of them.
+ */
+
+import { statSync } from "node:fs";
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Runtime } from "./types.ts";
+
+/** The file-system part of {@link Runtime}. */
+export type RuntimeFs = Pick<
+  Runtime,
+  "tmpdir" | "mkdir" | "mkdtemp" | "writeFile" | "appendFile" | "readTextFile" | "remove" | "isFile"
+>;
+
+function errorCode(error: unknown): unknown {
+  return typeof error === "object" && error !== null && "code" in error ? error.code : undefined;
+}
+
+/** `node:fs` implementations of the {@link Runtime} file functions. */
+export const nodeFs: RuntimeFs = {
+  tmpdir: () => tmpdir(),
+  mkdir: async (path) => {
+    await mkdir(path, { recursive: true, mode: 0o700 });
+  },
+  mkdtemp: (parent, prefix) => mkdtemp(join(parent, prefix)),
+  writeFile: (path, data) => writeFile(path, data, { flag: "wx", mode: 0o600 }),
+  appendFile: (path, data) => appendFile(path, data, { mode: 0o600 }),
+  readTextFile: async (path) => {
+    try {
+      return await readFile(path, "utf8");
+    } catch (error) {
+      if (errorCode(error) === "ENOENT") return null;
+      throw error;
+    }
+  },
+  remove: (path) => rm(path, { recursive: true, force: true }),
+  isFile: (path) => {
+    try {
+      return statSync(path).isFile();
+    } catch {
+      return false;
+    }
+  },
+};
