@@ -25,6 +25,12 @@ export function createApp(deps: AppDeps): Hono {
       },
     }),
   );
+  // The MCP endpoint of runs with client tools; the unguessable token is the credential.
+  app.all("/mcp/:token", async (c) => {
+    const bridge = deps.toolRuns.bridge(c.req.param("token"));
+    if (bridge === undefined) return c.json({ error: "unknown MCP endpoint" }, 404);
+    return bridge.handle(c.req.raw);
+  });
   app.route("/v1", modelsRoutes(deps));
   app.route("/v1", chatRoutes(deps));
 

@@ -23,34 +23,77 @@ export type CompletionPart =
       kind: "end";
       finishReason: FinishReason;
       usage: CompletionUsage;
-      result: ResultEvent;
+      /** The `result` event; null when the response ended at client tool calls (run parked). */
+      result: ResultEvent | null;
       state: TranslateState;
     };
 
+/** How to read a run. */
+export interface CompletionOptions {
+  policy: RetryPolicy;
+  /** Client tool prefix (`mcp__client__`), or null without client tools. */
+  toolPrefix: string | null;
+  /** `response_format` json_schema/json_object: the content is the result's structured output. */
+  structuredOutput: boolean;
+}
+
+/** stop_reason of the extra `result` a resumed session with a deferred-tool marker prints first. */
+const DEFERRED_UNAVAILABLE = "tool_deferred_unavailable";
+
 /**
- * Turns a run's events into completion parts.
+ * Turns a run's events into completion parts. The iterator is read with `next()` only and never
+ * closed here: after an end part with `result: null` (client tool calls) the run lives on.
  * @throws ProxyError for an `is_error` result, an `api_retry` the policy does not wait out, or
  *   a run that ended without a `result`.
  */
 export async function* completionParts(
-  events: AsyncIterable<CliEvent>,
-  policy: RetryPolicy,
-  toolPrefix = "",
+  events: AsyncIterator<CliEvent, void, undefined>,
+  options: CompletionOptions,
 ): AsyncGenerator<CompletionPart, void, undefined> {
-  const state = newTranslateState(toolPrefix);
+  const state = newTranslateState(options.toolPrefix);
   let lastRetry: Extract<CliEvent, { type: "api_retry" }> | undefined;
-  for await (const event of events) {
+  while (true) {
+    const next = await events.next();
+    if (next.done === true) break;
+    const event = next.value;
     if (event.type === "api_retry") {
       lastRetry = event;
-      const error = retryError(event, policy);
+      const error = retryError(event, options.policy);
       if (error !== null) throw error;
       yield { kind: "retrying", attempt: event.attempt, delayMs: event.retry_delay_ms };
       continue;
     }
-    for (const delta of eventToDeltas(event, state)) yield { kind: "delta", delta };
+    if (event.type === "result" && event.stop_reason === DEFERRED_UNAVAILABLE) continue;
+    for (const delta of eventToDeltas(event, state)) {
+      if (options.structuredOutput && delta.content !== undefined) continue;
+      yield { kind: "delta", delta };
+    }
+    if (
+      event.type === "stream_event" &&
+      event.parent_tool_use_id === null &&
+      event.event.type === "message_stop" &&
+      state.stopReason === "tool_use" &&
+      state.messageToolCalls > 0
+    ) {
+      yield {
+        kind: "end",
+        finishReason: "tool_calls",
+        usage: toCompletionUsage(state.usage),
+        result: null,
+        state,
+      };
+      return;
+    }
     if (event.type === "result") {
       const error = resultError(event, lastRetry);
       if (error !== null) throw error;
+      if (options.structuredOutput) {
+        const content =
+          event.structured_output !== undefined
+            ? JSON.stringify(event.structured_output)
+            : (event.result ?? "");
+        yield { kind: "delta", delta: { content } };
+      }
       yield {
         kind: "end",
         finishReason: finishReason(state.stopReason, state.toolCalls.length > 0),

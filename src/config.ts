@@ -132,6 +132,35 @@ export const SETTINGS = {
     description:
       "Let the CLI keep retrying upstream 429/529 (it backs off for minutes) instead of answering 429/503 at once",
   }),
+  toolResultTimeoutMs: setting({
+    flag: "tool-result-timeout",
+    env: "TOOL_RESULT_TIMEOUT_MS",
+    schema: ms,
+    default: "300000",
+    description:
+      "How long a run that called client tools waits for the follow-up request with their results, ms (then it is stopped and a later request replays the history)",
+  }),
+  imageFetch: setting({
+    flag: "image-fetch",
+    env: "IMAGE_FETCH",
+    schema: bool,
+    default: true,
+    description: "Fetch http(s) image URLs (--no-image-fetch: only data: URLs are accepted)",
+  }),
+  imageMaxBytes: setting({
+    flag: "image-max-bytes",
+    env: "IMAGE_MAX_BYTES",
+    schema: z.coerce.number().int().min(1),
+    default: "5242880",
+    description: "Largest image accepted or fetched, bytes",
+  }),
+  imageFetchTimeoutMs: setting({
+    flag: "image-fetch-timeout",
+    env: "IMAGE_FETCH_TIMEOUT_MS",
+    schema: ms,
+    default: "15000",
+    description: "Timeout for fetching one image URL, ms",
+  }),
   settingSources: setting({
     flag: "setting-sources",
     env: "SETTING_SOURCES",

@@ -5,6 +5,7 @@
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./runtime/types.ts";
+import type { ToolRuns } from "./tools/registry.ts";
 
 /** What start-up found out about the claude CLI. */
 export interface ClaudeInfo {
@@ -27,6 +28,12 @@ export interface AppDeps {
   tempRoot: string;
   /** Extra environment for CLI children (tests: ANTHROPIC_BASE_URL, CLAUDE_CONFIG_DIR). */
   childEnv: Record<string, string>;
+  /** Environment variables kept out of CLI children. */
+  dropEnv: readonly string[];
+  /** Live runs waiting for client tool results, and their MCP bridges. */
+  toolRuns: ToolRuns;
+  /** The proxy's own base URL as the CLI reaches it (`http://127.0.0.1:PORT`), for MCP. */
+  baseUrl: () => string;
   /** The proxy's version. */
   version: string;
   log: Logger;

@@ -8,6 +8,7 @@ import { ConfigError, helpText, parseCommand } from "./config.ts";
 import { createLogger } from "./log.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import type { Runtime, Server } from "./runtime/types.ts";
+import { ToolRuns } from "./tools/registry.ts";
 import { VERSION } from "./version.ts";
 
 const runtime: Runtime = await detectRuntime();
@@ -48,6 +49,15 @@ const tempRoot = `${baseDir}/runs`;
 await runtime.mkdir(workDir);
 await runtime.mkdir(tempRoot);
 
+const toolRuns = new ToolRuns();
+let listeningPort = config.port;
+/** How CLI children reach this proxy (for the MCP tool bridge): loopback when bound to all interfaces. */
+const selfHost = ["0.0.0.0", "::", "[::]"].includes(config.host)
+  ? "127.0.0.1"
+  : config.host.includes(":") && !config.host.startsWith("[")
+    ? `[${config.host}]`
+    : config.host;
+
 const app = createApp({
   config,
   runtime,
@@ -55,6 +65,9 @@ const app = createApp({
   workDir,
   tempRoot,
   childEnv: {},
+  dropEnv: [],
+  toolRuns,
+  baseUrl: () => `http://${selfHost}:${listeningPort}`,
   version: VERSION,
   log,
 });
@@ -67,6 +80,7 @@ try {
   await runtime.remove(baseDir);
   runtime.exit(1);
 }
+listeningPort = server.port;
 log.info(
   { url: `http://${config.host}:${server.port}/v1`, runtime: runtime.name, version: VERSION },
   "claude-openai-proxy listening",
@@ -77,6 +91,7 @@ runtime.onShutdownSignal(async (signal) => {
   if (stopping) return;
   stopping = true;
   log.info({ signal }, "shutting down");
+  await toolRuns.stopAll();
   await server.close();
   await runtime.remove(baseDir);
   runtime.exit(0);

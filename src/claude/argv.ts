@@ -16,7 +16,7 @@ export interface RunArgs {
   systemPromptFile?: string;
   /** `replace` uses `--system-prompt-file`, `append` keeps Claude Code's prompt. */
   systemPromptMode: "replace" | "append";
-  /** Session to resume (a session file the proxy wrote), see DESIGN.md sessions. */
+  /** Session file to resume (a path the proxy wrote), see DESIGN.md sessions. */
   resumeSessionId?: string;
   /** `--mcp-config` JSON (small and bounded: one server URL). */
   mcpConfig?: string;
@@ -43,11 +43,8 @@ export function buildArgs(run: RunArgs): string[] {
     "--setting-sources",
     run.settingSources,
   ];
-  if (run.resumeSessionId !== undefined) {
-    args.push("--resume", run.resumeSessionId);
-  } else {
-    args.push("--no-session-persistence");
-  }
+  args.push("--no-session-persistence");
+  if (run.resumeSessionId !== undefined) args.push("--resume", run.resumeSessionId);
   if (run.mcpConfig !== undefined) {
     args.push("--tools", "", "--mcp-config", run.mcpConfig, "--strict-mcp-config");
     if (run.allowedTools !== undefined && run.allowedTools.length > 0) {

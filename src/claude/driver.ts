@@ -1,12 +1,14 @@
 /**
  * Prepares and starts one CLI run for a chat completion: a private temp directory holding the
- * system prompt file (mode 0600), the argv, the child's environment, then {@link runCli}.
+ * system prompt file and the session file (mode 0600), the argv, the child's environment, then
+ * {@link runCli}. The directory is removed when the run ends.
  */
 import type { Runtime } from "../runtime/types.ts";
 import { buildArgs, type Effort } from "./argv.ts";
 import type { CliEvent } from "./events.ts";
-import { type PromptPlan, userTurnLine } from "./prompt.ts";
+import { userTurnLine } from "./prompt.ts";
 import { runCli } from "./run.ts";
+import { type AnthropicBlock, type SessionPlan, sessionFile } from "./session.ts";
 
 /** Settings and resources shared by every run. */
 export interface DriverContext {
@@ -22,36 +24,54 @@ export interface DriverContext {
   idleTimeoutMs: number;
   /** Extra environment for the child (tests point ANTHROPIC_BASE_URL here). */
   env: Record<string, string>;
+  /** Environment variable names removed from the child's environment. */
+  dropEnv: readonly string[];
+  /** The CLI version written into session files. */
+  cliVersion: string;
 }
 
 /** One run's request. */
 export interface RunRequest {
   model: string;
   effort?: Effort | undefined;
-  plan: PromptPlan;
+  systemPrompt: string | null;
+  /** Native history (resumed from a session file) and the final user turn. */
+  session: SessionPlan;
   /** `max_tokens` → `CLAUDE_CODE_MAX_OUTPUT_TOKENS` for the child. */
   maxOutputTokens?: number | undefined;
+  /** `--mcp-config` JSON for client tools. */
+  mcpConfig?: string | undefined;
+  /** ms the CLI waits on one MCP `tools/call` (`MCP_TOOL_TIMEOUT`). */
+  toolCallTimeoutMs?: number | undefined;
+  /** `--json-schema` text. */
+  jsonSchema?: string | undefined;
   signal: AbortSignal;
+  /** True while the run waits for client tool results (the idle timeout then does not apply). */
+  isWaiting?: () => boolean;
   onProcess?: (pid: number | null) => void;
 }
 
 /** Environment variables never passed to the child. */
-const DROPPED_ENV = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"];
+const ALWAYS_DROPPED_ENV = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"];
 
 /**
- * The child's environment: ours minus the nested-session guard, plus
+ * The child's environment: ours minus the nested-session guard (and `drop`), plus
  * `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1` (DESIGN.md "Auth and environment").
  */
 export function childEnv(
   base: Record<string, string>,
   extra: Record<string, string>,
-  maxOutputTokens?: number,
+  drop: readonly string[] = [],
 ): Record<string, string> {
   const env: Record<string, string> = { ...base, ...extra };
-  for (const name of DROPPED_ENV) delete env[name];
+  for (const name of [...ALWAYS_DROPPED_ENV, ...drop]) delete env[name];
   env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = "1";
-  if (maxOutputTokens !== undefined) env.CLAUDE_CODE_MAX_OUTPUT_TOKENS = String(maxOutputTokens);
   return env;
+}
+
+/** The stdin line for a final user turn (stream-json input). */
+function stdinFor(turn: readonly AnthropicBlock[]): string {
+  return userTurnLine(turn);
 }
 
 /**
@@ -65,11 +85,24 @@ export async function* startRun(
   const { runtime } = context;
   const dir = await runtime.mkdtemp(context.tempRoot, "run-");
   let systemPromptFile: string | undefined;
+  let sessionPath: string | undefined;
   try {
-    const { systemPrompt } = request.plan;
-    if (systemPrompt !== null || context.systemPromptMode === "replace") {
+    if (request.systemPrompt !== null || context.systemPromptMode === "replace") {
       systemPromptFile = `${dir}/system-prompt.md`;
-      await runtime.writeFile(systemPromptFile, systemPrompt ?? "");
+      await runtime.writeFile(systemPromptFile, request.systemPrompt ?? "");
+    }
+    if (request.session.history.length > 0) {
+      const sessionId = crypto.randomUUID();
+      sessionPath = `${dir}/${sessionId}.jsonl`;
+      await runtime.writeFile(
+        sessionPath,
+        sessionFile(request.session, {
+          sessionId,
+          cwd: context.workDir,
+          timestamp: new Date().toISOString(),
+          version: context.cliVersion,
+        }),
+      );
     }
   } catch (error) {
     await runtime.remove(dir);
@@ -81,18 +114,29 @@ export async function* startRun(
     settingSources: context.settingSources,
     ...(request.effort === undefined ? {} : { effort: request.effort }),
     ...(systemPromptFile === undefined ? {} : { systemPromptFile }),
+    ...(sessionPath === undefined ? {} : { resumeSessionId: sessionPath }),
+    ...(request.mcpConfig === undefined
+      ? {}
+      : { mcpConfig: request.mcpConfig, allowedTools: ["mcp__client"] }),
+    ...(request.jsonSchema === undefined ? {} : { jsonSchema: request.jsonSchema }),
   });
+  const env = childEnv(runtime.env(), context.env, context.dropEnv);
+  if (request.maxOutputTokens !== undefined)
+    env.CLAUDE_CODE_MAX_OUTPUT_TOKENS = String(request.maxOutputTokens);
+  if (request.toolCallTimeoutMs !== undefined)
+    env.MCP_TOOL_TIMEOUT = String(request.toolCallTimeoutMs);
   yield* runCli({
     runtime,
     claudePath: context.claudePath,
     args,
-    stdin: userTurnLine(request.plan.turn),
+    stdin: stdinFor(request.session.turn),
     cwd: context.workDir,
-    env: childEnv(runtime.env(), context.env, request.maxOutputTokens),
+    env,
     signal: request.signal,
     killGraceMs: context.killGraceMs,
     idleTimeoutMs: context.idleTimeoutMs,
     tempPaths: [dir],
+    ...(request.isWaiting === undefined ? {} : { isWaiting: request.isWaiting }),
     ...(request.onProcess === undefined ? {} : { onProcess: request.onProcess }),
   });
 }

@@ -5,6 +5,7 @@
  */
 import { ProxyError } from "../openai/errors.ts";
 import type { ChatCompletionMessageParam } from "../openai/schema.ts";
+import type { ResolvedImage } from "./session.ts";
 
 /** A content block of the user turn sent on stdin (Messages API shapes). */
 export type UserTurnBlock =
@@ -41,26 +42,34 @@ export function systemPromptOf(messages: readonly Message[]): string | null {
   return parts.length === 0 ? null : parts.join("\n\n");
 }
 
-/** Blocks of one user message's content; non-text parts are rejected with a 400. */
-function userBlocks(message: Extract<Message, { role: "user" }>, index: number): UserTurnBlock[] {
+/** Blocks of one user message's content, images taken from `images` (resolved by URL). */
+function userBlocks(
+  message: Extract<Message, { role: "user" }>,
+  images: ReadonlyMap<string, ResolvedImage>,
+): UserTurnBlock[] {
   if (typeof message.content === "string") return [{ type: "text", text: message.content }];
   const blocks: UserTurnBlock[] = [];
-  message.content.forEach((part, partIndex) => {
+  for (const part of message.content) {
     if (part.type === "text") blocks.push({ type: "text", text: String(part.text) });
-    else {
-      throw new ProxyError(400, `Content parts of type '${part.type}' are not supported`, {
-        param: `messages[${index}].content[${partIndex}]`,
-        code: "unsupported_content",
-      });
+    else if (part.type === "image_url") {
+      const image = images.get(part.image_url.url);
+      if (image !== undefined) blocks.push({ type: "image", source: { type: "base64", ...image } });
     }
-  });
+  }
   return blocks;
 }
 
 function renderTurn(message: Message): string {
   switch (message.role) {
-    case "user":
-      return `<turn role="user">\n${contentText(message.content)}\n</turn>`;
+    case "user": {
+      const images =
+        typeof message.content === "string"
+          ? 0
+          : message.content.filter((p) => p.type === "image_url").length;
+      const note =
+        images > 0 ? `\n[${images} image(s) attached to this turn are not repeated]` : "";
+      return `<turn role="user">\n${contentText(message.content)}${note}\n</turn>`;
+    }
     case "assistant": {
       const calls = (message.tool_calls ?? []).map(
         (call) =>
@@ -83,7 +92,10 @@ function renderTurn(message: Message): string {
  * transcript of the earlier turns followed by the last message.
  * @throws ProxyError 400 when there is nothing to answer or a part cannot be sent.
  */
-export function buildPrompt(messages: readonly Message[]): PromptPlan {
+export function buildPrompt(
+  messages: readonly Message[],
+  images: ReadonlyMap<string, ResolvedImage> = new Map(),
+): PromptPlan {
   const systemPrompt = systemPromptOf(messages);
   const conversation = messages.filter((m) => m.role !== "system" && m.role !== "developer");
   const last = conversation.at(-1);
@@ -94,12 +106,12 @@ export function buildPrompt(messages: readonly Message[]): PromptPlan {
     });
   }
   if (conversation.length === 1 && last.role === "user") {
-    return { systemPrompt, turn: userBlocks(last, messages.indexOf(last)) };
+    return { systemPrompt, turn: userBlocks(last, images) };
   }
   const history = conversation.slice(0, -1).map(renderTurn).join("\n");
   const current =
     last.role === "user"
-      ? userBlocks(last, messages.indexOf(last))
+      ? userBlocks(last, images)
       : [{ type: "text" as const, text: `${renderTurn(last)}\nContinue the conversation.` }];
   const preface =
     "<conversation_history>\nThe conversation so far, oldest first. Answer the final message.\n" +
@@ -117,7 +129,7 @@ export function buildPrompt(messages: readonly Message[]): PromptPlan {
  * The stdin line of one user turn in `--input-format stream-json`:
  * `{"type":"user","message":{"role":"user","content":[...]},"parent_tool_use_id":null,"session_id":""}`.
  */
-export function userTurnLine(turn: readonly UserTurnBlock[]): string {
+export function userTurnLine(turn: readonly unknown[]): string {
   return `${JSON.stringify({
     type: "user",
     message: { role: "user", content: turn },

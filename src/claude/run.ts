@@ -23,6 +23,8 @@ export interface CliRunOptions {
   killGraceMs: number;
   /** Kill the run when stdout stays silent this long (ms); 0 disables. */
   idleTimeoutMs?: number;
+  /** While this returns true the idle timeout does not fire (the run waits for tool results). */
+  isWaiting?: () => boolean;
   /** Removed (recursively) after the child exited. */
   tempPaths?: readonly string[];
   /** Called once with the child's pid after spawn, and with null after it exited. */
@@ -120,6 +122,10 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
     if (!options.idleTimeoutMs) return;
     clearTimeout(idleTimer);
     idleTimer = setTimeout(() => {
+      if (options.isWaiting?.() === true) {
+        armIdle();
+        return;
+      }
       idleFired = true;
       void kill();
     }, options.idleTimeoutMs);
@@ -141,7 +147,8 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
       armIdle();
       const event = parseLineSafe(line, lineNumber);
       if (event === null) continue;
-      if (event.type === "result") {
+      // A resumed session with a deferred-tool marker prints one extra result first (session.ts).
+      if (event.type === "result" && event.stop_reason !== "tool_deferred_unavailable") {
         sawResult = true;
         closeStdin();
         clearTimeout(idleTimer);

@@ -18,12 +18,20 @@ export interface TranslateState {
   usage: CliUsage;
   /** The last `stop_reason` from `message_delta` (or the result). */
   stopReason: string | null;
-  /** Tool names are reported without this prefix (the MCP bridge's `mcp__NAME__`). */
-  toolPrefix: string;
+  /**
+   * Prefix of client tools (the MCP bridge's `mcp__client__`), stripped from reported names;
+   * null when the run has no client tools. Other tool_use blocks (the CLI's own
+   * `StructuredOutput`) are not client tool calls and are not reported.
+   */
+  toolPrefix: string | null;
+  /** Whether a `message_start` was seen (usage then comes from stream events). */
+  sawMessage: boolean;
+  /** Client tool calls in the current API message. */
+  messageToolCalls: number;
 }
 
-/** A fresh state; `toolPrefix` is stripped from tool names (e.g. `mcp__client__`). */
-export function newTranslateState(toolPrefix = ""): TranslateState {
+/** A fresh state for one response. */
+export function newTranslateState(toolPrefix: string | null = null): TranslateState {
   return {
     toolIndexByBlock: new Map(),
     toolCalls: [],
@@ -35,6 +43,8 @@ export function newTranslateState(toolPrefix = ""): TranslateState {
     },
     stopReason: null,
     toolPrefix,
+    sawMessage: false,
+    messageToolCalls: 0,
   };
 }
 
@@ -43,7 +53,7 @@ export function newTranslateState(toolPrefix = ""): TranslateState {
  */
 export function eventToDeltas(event: CliEvent, state: TranslateState): ChoiceDelta[] {
   if (event.type === "result") {
-    state.usage = event.usage;
+    if (!state.sawMessage) state.usage = { ...event.usage };
     state.stopReason ??= event.stop_reason;
     return [];
   }
@@ -52,6 +62,9 @@ export function eventToDeltas(event: CliEvent, state: TranslateState): ChoiceDel
   switch (e.type) {
     case "message_start": {
       state.toolIndexByBlock.clear();
+      state.sawMessage = true;
+      state.messageToolCalls = 0;
+      state.stopReason = null;
       const usage = (e as { message?: { usage?: Partial<CliUsage> } }).message?.usage;
       if (usage !== undefined) addUsage(state.usage, usage, false);
       return [];
@@ -61,9 +74,12 @@ export function eventToDeltas(event: CliEvent, state: TranslateState): ChoiceDel
         index: number;
         content_block: Record<string, unknown>;
       };
-      if (block.type !== "tool_use") return [];
+      if (block.type !== "tool_use" || state.toolPrefix === null) return [];
+      const fullName = String(block.name ?? "");
+      if (!fullName.startsWith(state.toolPrefix)) return [];
       const toolIndex = state.toolCalls.length;
-      const name = stripPrefix(String(block.name ?? ""), state.toolPrefix);
+      const name = fullName.slice(state.toolPrefix.length);
+      state.messageToolCalls++;
       const id = String(block.id ?? `call_${toolIndex}`);
       state.toolCalls.push({ id, name, arguments: "" });
       state.toolIndexByBlock.set(index, toolIndex);
@@ -120,13 +136,9 @@ function addUsage(total: CliUsage, usage: Partial<CliUsage>, outputOnly: boolean
   total.cache_creation_input_tokens += usage.cache_creation_input_tokens ?? 0;
 }
 
-function stripPrefix(name: string, prefix: string): string {
-  return prefix !== "" && name.startsWith(prefix) ? name.slice(prefix.length) : name;
-}
-
 /** Maps Anthropic's `stop_reason` to OpenAI's `finish_reason`. */
 export function finishReason(stopReason: string | null, hasToolCalls: boolean): FinishReason {
-  if (hasToolCalls || stopReason === "tool_use") return "tool_calls";
+  if (hasToolCalls) return "tool_calls";
   if (stopReason === "max_tokens" || stopReason === "model_context_window_exceeded")
     return "length";
   if (stopReason === "refusal") return "content_filter";

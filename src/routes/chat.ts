@@ -1,20 +1,25 @@
 /**
  * `POST /v1/chat/completions` (https://platform.openai.com/docs/api-reference/chat/create):
- * validates, builds the run, and answers with a `chat.completion` or a stream of
- * `chat.completion.chunk` SSE frames ending in `data: [DONE]`.
+ * validates, opens the run (or continues the one waiting for these tool results), and answers
+ * with a `chat.completion` or a stream of `chat.completion.chunk` SSE frames ending in
+ * `data: [DONE]`. A response that ends in client tool calls parks its run for the follow-up.
  */
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
-import { toEffort } from "../claude/argv.ts";
-import { type DriverContext, startRun } from "../claude/driver.ts";
-import { buildPrompt } from "../claude/prompt.ts";
+import { continueRun, openRun } from "../chat/start.ts";
 import { type CompletionPart, completionParts } from "../completions.ts";
 import type { AppDeps } from "../deps.ts";
 import { resolveModel } from "../models.ts";
 import { ProxyError, toProxyError } from "../openai/errors.ts";
 import { type ChatCompletionRequest, parseChatCompletionRequest } from "../openai/schema.ts";
-import type { ChatCompletion, ChatCompletionChunk, ChoiceDelta } from "../openai/types.ts";
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChoiceDelta,
+  CompletionUsage,
+} from "../openai/types.ts";
+import type { LiveRun } from "../tools/registry.ts";
 import { modelNotFound } from "./models.ts";
 
 /** Reads and validates the JSON body. @throws ProxyError 400 for malformed JSON or a bad shape. */
@@ -42,77 +47,60 @@ function completionId(): string {
 export function chatRoutes(deps: AppDeps): Hono {
   const app = new Hono();
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
-  const policy = {
-    retryRateLimits: deps.config.retryRateLimits,
-    retryServerErrors: deps.config.retryRateLimits,
-  };
 
   app.post("/chat/completions", async (c) => {
     const request = await readRequest(c);
     const model = resolveModel(request.model, deps.config);
     if (model === null) throw modelNotFound(request.model);
-    const plan = buildPrompt(request.messages);
-    if (deps.claude.path === null) {
-      throw new ProxyError(503, deps.claude.error ?? "The claude CLI was not found", {
-        type: "server_error",
-        code: "cli_not_found",
-      });
-    }
-    const context: DriverContext = {
-      runtime: deps.runtime,
-      claudePath: deps.claude.path,
-      workDir: deps.workDir,
-      tempRoot: deps.tempRoot,
-      systemPromptMode: deps.config.systemPromptMode,
-      settingSources: deps.config.settingSources,
-      killGraceMs: deps.config.killGraceMs,
-      idleTimeoutMs: deps.config.idleTimeoutMs,
-      env: deps.childEnv,
-    };
-    const controller = new AbortController();
+    const run = continueRun(deps, request) ?? (await openRun(deps, request, model));
+    const started = Date.now();
+    const id = completionId();
+    const created = now();
+
+    // One leg of the run: client disconnect and the request timeout stop it.
     const clientGone = () =>
-      controller.abort(
+      run.controller.abort(
         new ProxyError(499, "The client closed the request", { code: "client_closed" }),
       );
     const clientSignal = c.req.raw.signal;
     clientSignal.addEventListener("abort", clientGone, { once: true });
+    const timeoutMs = deps.config.requestTimeoutMs;
     const timeout =
-      deps.config.requestTimeoutMs > 0
+      timeoutMs > 0
         ? setTimeout(
             () =>
-              controller.abort(
-                new ProxyError(
-                  504,
-                  `The request took longer than ${deps.config.requestTimeoutMs} ms`,
-                  {
-                    type: "timeout_error",
-                    code: "request_timeout",
-                  },
-                ),
+              run.controller.abort(
+                new ProxyError(504, `The request took longer than ${timeoutMs} ms`, {
+                  type: "timeout_error",
+                  code: "request_timeout",
+                }),
               ),
-            deps.config.requestTimeoutMs,
+            timeoutMs,
           )
         : undefined;
-    const started = Date.now();
-    const events = startRun(context, {
-      model,
-      effort: toEffort(request.reasoning_effort),
-      plan,
-      maxOutputTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
-      signal: controller.signal,
-    });
-    const parts = completionParts(events, policy);
-    const cleanup = async () => {
+    const parts = completionParts(run.events, run.options);
+    let parked = false;
+    const finish = async (end: Extract<CompletionPart, { kind: "end" }> | null) => {
       clearTimeout(timeout);
       clientSignal.removeEventListener("abort", clientGone);
       await parts.return(undefined);
+      if (
+        end !== null &&
+        end.result === null &&
+        run.bridge !== null &&
+        !run.controller.signal.aborted
+      ) {
+        parked = true;
+        run.waiting = true;
+        deps.toolRuns.park(
+          { ...run, bridge: run.bridge, toolCallIds: end.state.toolCalls.map((call) => call.id) },
+          deps.config.toolResultTimeoutMs,
+        );
+        return;
+      }
+      await closeRun(deps, run);
     };
-    const id = completionId();
-    const created = now();
-    const logDone = (
-      status: number,
-      usage?: { prompt_tokens: number; completion_tokens: number },
-    ) =>
+    const logDone = (status: number, usage?: CompletionUsage) =>
       deps.log.info(
         {
           id,
@@ -121,6 +109,7 @@ export function chatRoutes(deps: AppDeps): Hono {
           stream: request.stream === true,
           status,
           durationMs: Date.now() - started,
+          ...(parked ? { waitingForTools: true } : {}),
           ...(usage === undefined
             ? {}
             : { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens }),
@@ -129,16 +118,18 @@ export function chatRoutes(deps: AppDeps): Hono {
       );
 
     if (request.stream !== true) {
+      let end: Extract<CompletionPart, { kind: "end" }> | null = null;
       try {
-        const completion = await collect(parts, { id, created, model: request.model });
-        logDone(200, completion.usage);
-        return c.json(completion);
+        const collected = await collect(parts, { id, created, model: request.model });
+        end = collected.end;
+        await finish(end);
+        logDone(200, collected.completion.usage);
+        return c.json(collected.completion);
       } catch (error) {
+        if (end === null) await finish(null);
         const proxyError = toProxyError(error);
         logDone(proxyError.status);
         throw proxyError;
-      } finally {
-        await cleanup();
       }
     }
 
@@ -147,7 +138,7 @@ export function chatRoutes(deps: AppDeps): Hono {
     try {
       first = await parts.next();
     } catch (error) {
-      await cleanup();
+      await finish(null);
       const proxyError = toProxyError(error);
       logDone(proxyError.status);
       throw proxyError;
@@ -155,10 +146,7 @@ export function chatRoutes(deps: AppDeps): Hono {
     const includeUsage = request.stream_options?.include_usage === true;
     return streamSSE(c, async (stream) => {
       stream.onAbort(clientGone);
-      const chunk = (
-        delta: ChoiceDelta,
-        finish: ChatCompletionChunk["choices"][0]["finish_reason"] = null,
-      ) =>
+      const frame = (choices: ChatCompletionChunk["choices"], usage?: CompletionUsage) =>
         stream.writeSSE({
           data: JSON.stringify({
             id,
@@ -166,43 +154,38 @@ export function chatRoutes(deps: AppDeps): Hono {
             created,
             model: request.model,
             system_fingerprint: null,
-            choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+            choices,
+            ...(usage === undefined ? {} : { usage }),
           } satisfies ChatCompletionChunk),
         });
+      const chunk = (
+        delta: ChoiceDelta,
+        finishReason: ChatCompletionChunk["choices"][0]["finish_reason"] = null,
+      ) => frame([{ index: 0, delta, finish_reason: finishReason, logprobs: null }]);
       let status = 200;
-      let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
+      let end: Extract<CompletionPart, { kind: "end" }> | null = null;
       try {
         await chunk({ role: "assistant", content: "" });
-        const handle = async (part: CompletionPart) => {
+        let next = first;
+        while (next.done !== true) {
+          const part = next.value;
           if (part.kind === "delta") await chunk(part.delta);
           else if (part.kind === "retrying") await stream.write(": upstream retry\n\n");
           else {
-            usage = part.usage;
+            end = part;
             await chunk({}, part.finishReason);
-            if (includeUsage) {
-              await stream.writeSSE({
-                data: JSON.stringify({
-                  id,
-                  object: "chat.completion.chunk",
-                  created,
-                  model: request.model,
-                  system_fingerprint: null,
-                  choices: [],
-                  usage: part.usage,
-                } satisfies ChatCompletionChunk),
-              });
-            }
+            if (includeUsage) await frame([], part.usage);
+            break;
           }
-        };
-        if (first.done !== true) await handle(first.value);
-        for await (const part of parts) await handle(part);
+          next = await parts.next();
+        }
       } catch (error) {
         const proxyError = toProxyError(error);
         status = proxyError.status;
         if (!stream.aborted) await stream.writeSSE({ data: JSON.stringify(proxyError.toJSON()) });
       } finally {
-        await cleanup();
-        logDone(status, usage);
+        await finish(stream.aborted ? null : end);
+        logDone(status, end?.usage);
       }
       if (!stream.aborted) await stream.writeSSE({ data: "[DONE]" });
     });
@@ -210,14 +193,23 @@ export function chatRoutes(deps: AppDeps): Hono {
   return app;
 }
 
+/** Ends a run for good: stops the CLI if it still runs, removes its MCP bridge. */
+async function closeRun(deps: AppDeps, run: LiveRun): Promise<void> {
+  if (run.bridge !== null) deps.toolRuns.unregister(run.bridge);
+  await run.events.return(undefined).catch(() => {});
+}
+
 /** Collects a whole completion for `stream: false`. */
 async function collect(
-  parts: AsyncIterable<CompletionPart>,
+  parts: AsyncGenerator<CompletionPart, void, undefined>,
   meta: { id: string; created: number; model: string },
-): Promise<ChatCompletion> {
+): Promise<{ completion: ChatCompletion; end: Extract<CompletionPart, { kind: "end" }> }> {
   let content = "";
   let reasoning = "";
-  for await (const part of parts) {
+  while (true) {
+    const next = await parts.next();
+    if (next.done === true) break;
+    const part = next.value;
     if (part.kind === "delta") {
       content += part.delta.content ?? "";
       reasoning += part.delta.reasoning_content ?? "";
@@ -227,7 +219,7 @@ async function collect(
         type: "function" as const,
         function: { name: call.name, arguments: call.arguments === "" ? "{}" : call.arguments },
       }));
-      return {
+      const completion: ChatCompletion = {
         id: meta.id,
         object: "chat.completion",
         created: meta.created,
@@ -249,6 +241,7 @@ async function collect(
         ],
         usage: part.usage,
       };
+      return { completion, end: part };
     }
   }
   throw new ProxyError(502, "The claude CLI ended without a result", {

@@ -1,0 +1,123 @@
+/**
+ * The client-tool bridge: a request's `tools` served to the CLI as an MCP server over HTTP
+ * (Streamable HTTP, stateless, JSON responses) on the proxy's own listener, under an
+ * unguessable per-run path. The CLI lists them (`tools/list`) and offers them to the model as
+ * native tools named `mcp__client__NAME`; when the model calls one, the CLI sends `tools/call`
+ * with `params._meta["claudecode/toolUseId"]` = the model's tool_use id (DESIGN.md "Facts about
+ * the CLI"). The call is held open until the client sends the result in a follow-up request.
+ */
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  ListToolsRequestSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+import type { ChatCompletionTool } from "../openai/schema.ts";
+
+/** The MCP server name the CLI sees; tools become `mcp__client__NAME`. */
+export const MCP_SERVER_NAME = "client";
+
+/** The prefix of client tool names as the model sees them. */
+export const CLIENT_TOOL_PREFIX = `mcp__${MCP_SERVER_NAME}__`;
+
+/** A tool result from the client (an OpenAI `tool` message). */
+export interface ToolResult {
+  content: string;
+  isError: boolean;
+}
+
+/** The `_meta` key carrying the model's tool_use id in `tools/call`. */
+const TOOL_USE_ID_META = "claudecode/toolUseId";
+
+/** A JSON Schema for tools without `parameters`. */
+const EMPTY_OBJECT_SCHEMA = { type: "object", properties: {} };
+
+/** The MCP endpoint of one run. */
+export class ToolBridge {
+  /** Random path segment: `/mcp/{token}`. */
+  readonly token: string =
+    crypto.randomUUID().replaceAll("-", "") + crypto.randomUUID().replaceAll("-", "");
+  readonly #tools: readonly ChatCompletionTool[];
+  readonly #results = new Map<string, ToolResult>();
+  readonly #waiting = new Map<string, (result: ToolResult) => void>();
+  /** tool_use ids the CLI has asked for, in order. */
+  readonly calls: string[] = [];
+  #closed = false;
+
+  constructor(tools: readonly ChatCompletionTool[]) {
+    this.#tools = tools;
+  }
+
+  /** The `--mcp-config` JSON pointing the CLI at this bridge. */
+  mcpConfig(baseUrl: string): string {
+    return JSON.stringify({
+      mcpServers: { [MCP_SERVER_NAME]: { type: "http", url: `${baseUrl}/mcp/${this.token}` } },
+    });
+  }
+
+  /** Provides the result of a tool_use id; answers the CLI's `tools/call` now or when it arrives. */
+  resolve(toolUseId: string, result: ToolResult): void {
+    const waiter = this.#waiting.get(toolUseId);
+    if (waiter !== undefined) {
+      this.#waiting.delete(toolUseId);
+      waiter(result);
+    } else {
+      this.#results.set(toolUseId, result);
+    }
+  }
+
+  /** Ends every held call with an error result (the run is over). */
+  close(): void {
+    this.#closed = true;
+    for (const [id, waiter] of this.#waiting) {
+      waiter({ content: "The client did not return a result for this tool call", isError: true });
+      this.#waiting.delete(id);
+    }
+  }
+
+  /** Handles one HTTP request to `/mcp/{token}` (a fresh stateless MCP server per request). */
+  async handle(request: Request): Promise<Response> {
+    const server = new Server(
+      { name: "claude-openai-proxy-client-tools", version: "1.0.0" },
+      { capabilities: { tools: {} } },
+    );
+    server.setRequestHandler(ListToolsRequestSchema, () => ({
+      tools: this.#tools.map((tool) => ({
+        name: tool.function.name,
+        description: tool.function.description ?? "",
+        inputSchema: (tool.function.parameters ?? EMPTY_OBJECT_SCHEMA) as {
+          type: "object";
+          [key: string]: unknown;
+        },
+      })),
+    }));
+    server.setRequestHandler(CallToolRequestSchema, async (call): Promise<CallToolResult> => {
+      const meta = call.params._meta as Record<string, unknown> | undefined;
+      const id =
+        typeof meta?.[TOOL_USE_ID_META] === "string" ? (meta[TOOL_USE_ID_META] as string) : "";
+      this.calls.push(id);
+      const result = await this.#wait(id);
+      return { content: [{ type: "text", text: result.content }], isError: result.isError };
+    });
+    const transport = new WebStandardStreamableHTTPServerTransport({ enableJsonResponse: true });
+    await server.connect(transport);
+    try {
+      return await transport.handleRequest(request);
+    } finally {
+      void server.close().catch(() => {});
+    }
+  }
+
+  #wait(id: string): Promise<ToolResult> {
+    const ready = this.#results.get(id);
+    if (ready !== undefined) {
+      this.#results.delete(id);
+      return Promise.resolve(ready);
+    }
+    if (this.#closed) {
+      return Promise.resolve({ content: "The tool call was cancelled", isError: true });
+    }
+    return new Promise((resolve) => this.#waiting.set(id, resolve));
+  }
+}
