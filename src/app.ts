@@ -1,20 +1,76 @@
 /**
- * The Hono app: routes plus one `onError` that renders every failure in OpenAI's error shape.
- * No runtime globals: everything comes in through {@link AppDeps}.
+ * The Hono app: middleware (request id, access control, CORS, body limit, shutdown), routes, and
+ * one `onError` that renders every failure in OpenAI's error shape. No runtime globals:
+ * everything comes in through {@link AppDeps}.
  */
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { requestId } from "hono/request-id";
+import { apiKeyAuth } from "./auth.ts";
 import type { AppDeps } from "./deps.ts";
 import { ProxyError, toProxyError } from "./openai/errors.ts";
 import { chatRoutes } from "./routes/chat.ts";
 import { modelsRoutes } from "./routes/models.ts";
 
+/** Paths reachable without an API key. */
+function isPublicPath(path: string): boolean {
+  return path === "/health" || path.startsWith("/mcp/");
+}
+
 /** Builds the app. */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
+  const { config } = deps;
+
+  app.use(requestId());
+  app.use(async (c, next) => {
+    const started = Date.now();
+    await next();
+    if (c.req.path.startsWith("/mcp/")) return;
+    deps.log.info(
+      {
+        requestId: c.get("requestId"),
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        durationMs: Date.now() - started,
+      },
+      "request",
+    );
+  });
+  if (config.corsOrigins.length > 0) {
+    app.use(
+      cors({
+        origin: config.corsOrigins.includes("*") ? "*" : config.corsOrigins,
+        allowHeaders: [
+          "Authorization",
+          "Content-Type",
+          "x-api-key",
+          "x-request-id",
+          "OpenAI-Organization",
+          "OpenAI-Project",
+        ],
+        exposeHeaders: ["x-request-id", "Retry-After"],
+        maxAge: 600,
+      }),
+    );
+  }
+  app.use(apiKeyAuth(config.apiKeys, isPublicPath));
+  app.use(
+    bodyLimit({
+      maxSize: config.maxBodyBytes,
+      onError: () => {
+        throw new ProxyError(413, `The request body is larger than ${config.maxBodyBytes} bytes`, {
+          code: "request_too_large",
+        });
+      },
+    }),
+  );
 
   app.get("/health", (c) =>
     c.json({
-      status: deps.claude.path === null ? "degraded" : "ok",
+      status: deps.claude.path === null ? "degraded" : deps.lifecycle.draining ? "draining" : "ok",
       version: deps.version,
       runtime: { name: deps.runtime.name, version: deps.runtime.version },
       claude: {
@@ -22,6 +78,15 @@ export function createApp(deps: AppDeps): Hono {
         path: deps.claude.path,
         version: deps.claude.version,
         ...(deps.claude.error === null ? {} : { error: deps.claude.error }),
+      },
+      anthropic_api_key: {
+        set: deps.anthropicApiKeySet,
+        passed_to_cli: deps.anthropicApiKeySet && !config.dropAnthropicApiKey,
+      },
+      processes: {
+        running: deps.limiter.running,
+        queued: deps.limiter.queued,
+        waiting_for_tools: deps.toolRuns.parkedCount,
       },
     }),
   );
@@ -44,9 +109,11 @@ export function createApp(deps: AppDeps): Hono {
   app.onError((err, c) => {
     const error = toProxyError(err);
     if (error.status >= 500 && !(err instanceof ProxyError)) {
-      deps.log.error({ err: String(err), stack: (err as Error).stack }, "unhandled error");
+      deps.log.error(
+        { requestId: c.get("requestId"), err: String(err), stack: (err as Error).stack },
+        "unhandled error",
+      );
     }
-    // 499 (client closed) has no reader; send it anyway for logs and tests.
     return c.json(error.toJSON(), error.status as 400, error.headers());
   });
   return app;

@@ -68,13 +68,13 @@ export async function* completionParts(
       if (options.structuredOutput && delta.content !== undefined) continue;
       yield { kind: "delta", delta };
     }
-    if (
+    const streamedToolStop =
       event.type === "stream_event" &&
       event.parent_tool_use_id === null &&
       event.event.type === "message_stop" &&
       state.stopReason === "tool_use" &&
-      state.messageToolCalls > 0
-    ) {
+      state.messageToolCalls > 0;
+    if (streamedToolStop || (event.type === "assistant" && state.unstreamedToolStop)) {
       yield {
         kind: "end",
         finishReason: "tool_calls",

@@ -73,6 +73,30 @@ export const SETTINGS = {
     default: "127.0.0.1",
     description: "Interface to bind",
   }),
+  apiKeys: setting({
+    flag: "api-key",
+    env: "API_KEYS",
+    schema: list,
+    default: "",
+    description:
+      "API keys clients must send (Authorization: Bearer KEY or x-api-key); flag repeatable, env comma-separated; none: no auth",
+  }),
+  allowPublicWithoutKeys: setting({
+    flag: "allow-public-without-keys",
+    env: "ALLOW_PUBLIC_WITHOUT_KEYS",
+    schema: bool,
+    default: false,
+    description:
+      "Allow binding a non-loopback --host without --api-key (anyone who reaches it uses your subscription)",
+  }),
+  corsOrigins: setting({
+    flag: "cors-origin",
+    env: "CORS_ORIGINS",
+    schema: list,
+    default: "",
+    description:
+      "Origins allowed by CORS (browser clients); flag repeatable, env comma-separated; '*' for any; none: CORS off",
+  }),
   claudePath: setting({
     flag: "claude-path",
     env: "CLAUDE_PATH",
@@ -124,6 +148,50 @@ export const SETTINGS = {
     default: "3000",
     description: "Time between SIGTERM and SIGKILL when a run is stopped, ms",
   }),
+  maxConcurrency: setting({
+    flag: "max-concurrency",
+    env: "MAX_CONCURRENCY",
+    schema: z.coerce.number().int().min(1),
+    default: "4",
+    description:
+      "Most claude processes at once (each takes ~290 MiB), runs waiting for tool results included",
+  }),
+  maxQueue: setting({
+    flag: "max-queue",
+    env: "MAX_QUEUE",
+    schema: z.coerce.number().int().min(0),
+    default: "32",
+    description: "Most requests waiting for a free slot; beyond that 429 with Retry-After",
+  }),
+  maxQueueWaitMs: setting({
+    flag: "max-queue-wait",
+    env: "MAX_QUEUE_WAIT_MS",
+    schema: ms,
+    default: "60000",
+    description: "Longest a request waits for a free slot, ms (then 429 with Retry-After)",
+  }),
+  maxBodyBytes: setting({
+    flag: "max-body-size",
+    env: "MAX_BODY_BYTES",
+    schema: z.coerce.number().int().min(1),
+    default: "33554432",
+    description: "Largest request body, bytes (then 413)",
+  }),
+  ssePingMs: setting({
+    flag: "sse-ping-interval",
+    env: "SSE_PING_INTERVAL_MS",
+    schema: ms,
+    default: "15000",
+    description: "Send an SSE comment ping after this much silence in a stream, ms; 0 disables",
+  }),
+  shutdownGraceMs: setting({
+    flag: "shutdown-grace",
+    env: "SHUTDOWN_GRACE_MS",
+    schema: ms,
+    default: "10000",
+    description:
+      "On SIGINT/SIGTERM, how long running requests may finish before their CLIs are killed, ms",
+  }),
   retryRateLimits: setting({
     flag: "retry-rate-limits",
     env: "RETRY_RATE_LIMITS",
@@ -168,6 +236,22 @@ export const SETTINGS = {
     default: "",
     description:
       "Claude Code setting sources the CLI loads (user,project,local); empty keeps CLAUDE.md files and settings out of requests",
+  }),
+  dropAnthropicApiKey: setting({
+    flag: "drop-anthropic-api-key",
+    env: "DROP_ANTHROPIC_API_KEY",
+    schema: bool,
+    default: false,
+    description:
+      "Keep ANTHROPIC_API_KEY out of the claude CLI's environment (otherwise it wins over your subscription login and bills per token)",
+  }),
+  dataDir: setting({
+    flag: "data-dir",
+    env: "DATA_DIR",
+    schema: z.string(),
+    default: "",
+    description: "Where usage totals are kept (usage.jsonl); empty: the platform's data directory",
+    placeholder: "(platform data dir)",
   }),
   logLevel: setting({
     flag: "log-level",

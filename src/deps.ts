@@ -3,6 +3,8 @@
  * `createApp`. Holding it in one object keeps routes free of runtime globals.
  */
 import type { Config } from "./config.ts";
+import type { Lifecycle } from "./lifecycle.ts";
+import type { ConcurrencyLimiter } from "./limiter.ts";
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./runtime/types.ts";
 import type { ToolRuns } from "./tools/registry.ts";
@@ -30,10 +32,16 @@ export interface AppDeps {
   childEnv: Record<string, string>;
   /** Environment variables kept out of CLI children. */
   dropEnv: readonly string[];
+  /** Bounds the number of CLI processes. */
+  limiter: ConcurrencyLimiter;
+  /** Live runs and shutdown state. */
+  lifecycle: Lifecycle;
   /** Live runs waiting for client tool results, and their MCP bridges. */
   toolRuns: ToolRuns;
   /** The proxy's own base URL as the CLI reaches it (`http://127.0.0.1:PORT`), for MCP. */
   baseUrl: () => string;
+  /** Whether ANTHROPIC_API_KEY is set in the proxy's environment (the CLI then bills per token). */
+  anthropicApiKeySet: boolean;
   /** The proxy's version. */
   version: string;
   log: Logger;

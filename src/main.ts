@@ -3,8 +3,11 @@
  * Runs unchanged under Node (via tsx), Bun, Deno and as a compiled binary.
  */
 import { createApp } from "./app.ts";
+import { isLoopbackHost } from "./auth.ts";
 import { probeClaude } from "./claude/probe.ts";
 import { ConfigError, helpText, parseCommand } from "./config.ts";
+import { Lifecycle } from "./lifecycle.ts";
+import { ConcurrencyLimiter } from "./limiter.ts";
 import { createLogger } from "./log.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import type { Runtime, Server } from "./runtime/types.ts";
@@ -33,13 +36,30 @@ const { config } = command;
 const log = createLogger(config.logLevel);
 const env = runtime.env();
 
+if (!isLoopbackHost(config.host) && config.apiKeys.length === 0) {
+  if (!config.allowPublicWithoutKeys) {
+    console.error(
+      `claude-openai-proxy: refusing to listen on ${config.host} without an API key: anyone who can reach it ` +
+        "would use your Claude subscription. Set --api-key / API_KEYS, or pass --allow-public-without-keys " +
+        "if you really mean it",
+    );
+    runtime.exit(2);
+  }
+  log.warn(
+    { host: config.host },
+    "WARNING: listening on a non-loopback address WITHOUT API keys: anyone who can reach this port uses your Claude subscription",
+  );
+}
+
 const claude = await probeClaude(runtime, config.claudePath);
 if (claude.error !== null) log.error({ claudePath: config.claudePath }, claude.error);
 else log.info({ path: claude.path, version: claude.version }, "found the claude CLI");
-if (env.ANTHROPIC_API_KEY) {
+const anthropicApiKeySet = (env.ANTHROPIC_API_KEY ?? "") !== "";
+if (anthropicApiKeySet && !config.dropAnthropicApiKey) {
   log.warn(
     {},
-    "ANTHROPIC_API_KEY is set: the claude CLI will bill that API key per token instead of using your subscription",
+    "ANTHROPIC_API_KEY is set: the claude CLI will bill that API key per token instead of using your subscription " +
+      "(--drop-anthropic-api-key keeps it from the CLI)",
   );
 }
 
@@ -50,6 +70,13 @@ await runtime.mkdir(workDir);
 await runtime.mkdir(tempRoot);
 
 const toolRuns = new ToolRuns();
+const lifecycle = new Lifecycle();
+toolRuns.onStop = (run) => lifecycle.end(run);
+const limiter = new ConcurrencyLimiter(
+  config.maxConcurrency,
+  config.maxQueue,
+  config.maxQueueWaitMs,
+);
 let listeningPort = config.port;
 /** How CLI children reach this proxy (for the MCP tool bridge): loopback when bound to all interfaces. */
 const selfHost = ["0.0.0.0", "::", "[::]"].includes(config.host)
@@ -65,9 +92,12 @@ const app = createApp({
   workDir,
   tempRoot,
   childEnv: {},
-  dropEnv: [],
+  dropEnv: config.dropAnthropicApiKey ? ["ANTHROPIC_API_KEY"] : [],
+  limiter,
+  lifecycle,
   toolRuns,
   baseUrl: () => `http://${selfHost}:${listeningPort}`,
+  anthropicApiKeySet,
   version: VERSION,
   log,
 });
@@ -88,11 +118,29 @@ log.info(
 
 let stopping = false;
 runtime.onShutdownSignal(async (signal) => {
-  if (stopping) return;
+  if (stopping) {
+    log.warn({ signal }, "second signal: exiting now");
+    await lifecycle.stopAll(1000);
+    await runtime.remove(baseDir);
+    runtime.exit(1);
+  }
   stopping = true;
-  log.info({ signal }, "shutting down");
+  lifecycle.draining = true;
+  log.info(
+    { signal, running: lifecycle.activeCount(), graceMs: config.shutdownGraceMs },
+    "shutting down",
+  );
+  const closed = server.close();
   await toolRuns.stopAll();
-  await server.close();
+  const finished = await lifecycle.waitIdle(config.shutdownGraceMs);
+  if (!finished)
+    log.warn(
+      { running: lifecycle.activeCount() },
+      "grace period over: stopping the remaining runs",
+    );
+  await lifecycle.stopAll(config.killGraceMs + 2000);
+  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);
   await runtime.remove(baseDir);
+  log.info({}, "stopped");
   runtime.exit(0);
 });

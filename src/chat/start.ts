@@ -10,6 +10,7 @@ import { buildPrompt, contentText, systemPromptOf } from "../claude/prompt.ts";
 import { type SessionPlan, splitTail, toAnthropicMessages } from "../claude/session.ts";
 import type { CompletionOptions } from "../completions.ts";
 import type { AppDeps } from "../deps.ts";
+import type { Release } from "../limiter.ts";
 import { ProxyError } from "../openai/errors.ts";
 import { resolveImages } from "../openai/images.ts";
 import type { ChatCompletionRequest } from "../openai/schema.ts";
@@ -99,13 +100,15 @@ let transcriptFallbackLogged = false;
 
 /**
  * Starts a new run for `request`.
+ * Validates first, then waits for a concurrency slot with `acquire`.
  * @throws ProxyError 400 for images that cannot be used, a schema that is too large, or a
- *   conversation with nothing to answer; 503 when the CLI is missing.
+ *   conversation with nothing to answer; 503 when the CLI is missing; 429 from `acquire`.
  */
 export async function openRun(
   deps: AppDeps,
   request: ChatCompletionRequest,
   model: string,
+  acquire: () => Promise<Release>,
 ): Promise<LiveRun> {
   const images = await resolveImages(request.messages, {
     fetchRemote: deps.config.imageFetch,
@@ -133,6 +136,7 @@ export async function openRun(
       code: "cli_not_found",
     });
   }
+  const release = await acquire();
   const extra = toolInstructions(request);
   const baseSystem = systemPromptOf(request.messages);
   const systemPrompt =
@@ -149,7 +153,14 @@ export async function openRun(
     toolPrefix,
     structuredOutput: jsonSchema !== undefined,
   };
-  const run: LiveRun = { bridge, events: undefined as never, controller, options, waiting: false };
+  const run: LiveRun = {
+    bridge,
+    events: undefined as never,
+    controller,
+    options,
+    waiting: false,
+    release,
+  };
   const context: DriverContext = {
     runtime: deps.runtime,
     claudePath: deps.claude.path,

@@ -62,7 +62,8 @@ export type CliEvent =
   | { type: "stream_event"; event: StreamEvent; parent_tool_use_id: string | null }
   | {
       type: "assistant";
-      message: { id: string; content: ContentBlock[] };
+      /** `model` is "<synthetic>" for the CLI's own error messages. */
+      message: { id: string; model: string; content: ContentBlock[] };
       parent_tool_use_id: string | null;
     }
   | {
@@ -145,7 +146,7 @@ export function toEvent(raw: unknown): CliEvent {
       const content = Array.isArray(message.content) ? (message.content as ContentBlock[]) : [];
       return {
         type: "assistant",
-        message: { id: String(message.id ?? ""), content },
+        message: { id: String(message.id ?? ""), model: String(message.model ?? ""), content },
         parent_tool_use_id: parent,
       };
     }

@@ -6,6 +6,7 @@
  * set) are ignored.
  */
 import type { CliEvent, CliUsage } from "../claude/events.ts";
+import { ProxyError } from "./errors.ts";
 import type { ChoiceDelta, CompletionUsage, FinishReason } from "./types.ts";
 
 /** Translation state for one response. */
@@ -28,6 +29,17 @@ export interface TranslateState {
   sawMessage: boolean;
   /** Client tool calls in the current API message. */
   messageToolCalls: number;
+  /** ids of the API messages that were streamed (from `message_start`). */
+  streamedIds: Set<string>;
+  /** True between `message_start` and `message_stop`. */
+  messageOpen: boolean;
+  /** Deltas were emitted for the open message. */
+  messageEmitted: boolean;
+  /**
+   * Set when a complete message arrived without stream events (the CLI's non-streaming
+   * fallback after a dropped stream) and it called client tools: the response ends there.
+   */
+  unstreamedToolStop: boolean;
 }
 
 /** A fresh state for one response. */
@@ -45,6 +57,10 @@ export function newTranslateState(toolPrefix: string | null = null): TranslateSt
     toolPrefix,
     sawMessage: false,
     messageToolCalls: 0,
+    streamedIds: new Set(),
+    messageOpen: false,
+    messageEmitted: false,
+    unstreamedToolStop: false,
   };
 }
 
@@ -57,12 +73,86 @@ export function eventToDeltas(event: CliEvent, state: TranslateState): ChoiceDel
     state.stopReason ??= event.stop_reason;
     return [];
   }
+  if (event.type === "assistant" && event.parent_tool_use_id === null)
+    return unstreamedDeltas(event, state);
   if (event.type !== "stream_event" || event.parent_tool_use_id !== null) return [];
-  const e = event.event;
+  const deltas = streamDeltas(event.event, state);
+  if (deltas.length > 0 && state.messageOpen) state.messageEmitted = true;
+  return deltas;
+}
+
+/**
+ * An `assistant` event normally repeats content already streamed. One whose message was never
+ * streamed is the CLI's non-streaming fallback after the upstream dropped a stream (verified
+ * against 2.1.197): its content is sent now, unless part of the dropped answer was already
+ * sent, which cannot be taken back: then the response fails instead of being silently wrong.
+ * @throws ProxyError 502 `upstream_stream_dropped`.
+ */
+function unstreamedDeltas(
+  event: Extract<CliEvent, { type: "assistant" }>,
+  state: TranslateState,
+): ChoiceDelta[] {
+  const { message } = event;
+  if (message.model === "<synthetic>" || state.streamedIds.has(message.id)) return [];
+  if (state.messageOpen && state.messageEmitted) {
+    throw new ProxyError(
+      502,
+      "The upstream API dropped the connection in the middle of the answer",
+      {
+        type: "api_error",
+        code: "upstream_stream_dropped",
+      },
+    );
+  }
+  state.messageOpen = false;
+  state.sawMessage = false;
+  const deltas: ChoiceDelta[] = [];
+  for (const block of message.content) {
+    if (block.type === "text" && typeof block.text === "string" && block.text !== "") {
+      deltas.push({ content: block.text });
+    } else if (
+      block.type === "thinking" &&
+      typeof block.thinking === "string" &&
+      block.thinking !== ""
+    ) {
+      deltas.push({ reasoning_content: block.thinking });
+    } else if (block.type === "tool_use" && state.toolPrefix !== null) {
+      const name = String(block.name ?? "");
+      if (!name.startsWith(state.toolPrefix)) continue;
+      const index = state.toolCalls.length;
+      const call = {
+        id: String(block.id ?? `call_${index}`),
+        name: name.slice(state.toolPrefix.length),
+        arguments: JSON.stringify(block.input ?? {}),
+      };
+      state.toolCalls.push(call);
+      state.unstreamedToolStop = true;
+      deltas.push({
+        tool_calls: [
+          {
+            index,
+            id: call.id,
+            type: "function",
+            function: { name: call.name, arguments: call.arguments },
+          },
+        ],
+      });
+    }
+  }
+  return deltas;
+}
+
+function streamDeltas(
+  e: Extract<CliEvent, { type: "stream_event" }>["event"],
+  state: TranslateState,
+): ChoiceDelta[] {
   switch (e.type) {
     case "message_start": {
       state.toolIndexByBlock.clear();
       state.sawMessage = true;
+      state.messageOpen = true;
+      state.messageEmitted = false;
+      state.streamedIds.add(String((e as { message?: { id?: string } }).message?.id ?? ""));
       state.messageToolCalls = 0;
       state.stopReason = null;
       const usage = (e as { message?: { usage?: Partial<CliUsage> } }).message?.usage;
@@ -114,6 +204,9 @@ export function eventToDeltas(event: CliEvent, state: TranslateState): ChoiceDel
       }
       return [];
     }
+    case "message_stop":
+      state.messageOpen = false;
+      return [];
     case "message_delta": {
       const { delta, usage } = e as {
         delta?: { stop_reason?: string | null };

@@ -52,14 +52,25 @@ export function chatRoutes(deps: AppDeps): Hono {
     const request = await readRequest(c);
     const model = resolveModel(request.model, deps.config);
     if (model === null) throw modelNotFound(request.model);
-    const run = continueRun(deps, request) ?? (await openRun(deps, request, model));
+    let run: LiveRun | null = continueRun(deps, request);
+    if (run === null) {
+      if (deps.lifecycle.draining) {
+        throw new ProxyError(503, "The proxy is shutting down", {
+          type: "server_error",
+          code: "shutting_down",
+        });
+      }
+      run = await openRun(deps, request, model, () => deps.limiter.acquire(c.req.raw.signal));
+      deps.lifecycle.begin(run);
+    }
+    const live = run;
     const started = Date.now();
     const id = completionId();
     const created = now();
 
     // One leg of the run: client disconnect and the request timeout stop it.
     const clientGone = () =>
-      run.controller.abort(
+      live.controller.abort(
         new ProxyError(499, "The client closed the request", { code: "client_closed" }),
       );
     const clientSignal = c.req.raw.signal;
@@ -69,7 +80,7 @@ export function chatRoutes(deps: AppDeps): Hono {
       timeoutMs > 0
         ? setTimeout(
             () =>
-              run.controller.abort(
+              live.controller.abort(
                 new ProxyError(504, `The request took longer than ${timeoutMs} ms`, {
                   type: "timeout_error",
                   code: "request_timeout",
@@ -78,7 +89,7 @@ export function chatRoutes(deps: AppDeps): Hono {
             timeoutMs,
           )
         : undefined;
-    const parts = completionParts(run.events, run.options);
+    const parts = completionParts(live.events, live.options);
     let parked = false;
     const finish = async (end: Extract<CompletionPart, { kind: "end" }> | null) => {
       clearTimeout(timeout);
@@ -87,18 +98,18 @@ export function chatRoutes(deps: AppDeps): Hono {
       if (
         end !== null &&
         end.result === null &&
-        run.bridge !== null &&
-        !run.controller.signal.aborted
+        live.bridge !== null &&
+        !live.controller.signal.aborted
       ) {
         parked = true;
-        run.waiting = true;
+        live.waiting = true;
         deps.toolRuns.park(
-          { ...run, bridge: run.bridge, toolCallIds: end.state.toolCalls.map((call) => call.id) },
+          { ...live, bridge: live.bridge, toolCallIds: end.state.toolCalls.map((call) => call.id) },
           deps.config.toolResultTimeoutMs,
         );
         return;
       }
-      await closeRun(deps, run);
+      await closeRun(deps, live);
     };
     const logDone = (status: number, usage?: CompletionUsage) =>
       deps.log.info(
@@ -177,7 +188,9 @@ export function chatRoutes(deps: AppDeps): Hono {
             if (includeUsage) await frame([], part.usage);
             break;
           }
-          next = await parts.next();
+          next = await nextWithPings(parts, deps.config.ssePingMs, () =>
+            stream.write(": ping\n\n"),
+          );
         }
       } catch (error) {
         const proxyError = toProxyError(error);
@@ -193,10 +206,35 @@ export function chatRoutes(deps: AppDeps): Hono {
   return app;
 }
 
+/**
+ * The next part; while none arrives, `ping` is called every `intervalMs` (SSE comments keep
+ * proxies and clients from timing out during long silences). 0 disables pings.
+ */
+async function nextWithPings<T>(
+  parts: AsyncGenerator<T, void, undefined>,
+  intervalMs: number,
+  ping: () => Promise<unknown>,
+): Promise<IteratorResult<T, void>> {
+  const next = parts.next();
+  if (intervalMs <= 0) return next;
+  while (true) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tick = new Promise<"ping">((resolve) => {
+      timer = setTimeout(() => resolve("ping"), intervalMs);
+    });
+    const winner = await Promise.race([next, tick]);
+    clearTimeout(timer);
+    if (winner !== "ping") return winner;
+    await ping();
+  }
+}
+
 /** Ends a run for good: stops the CLI if it still runs, removes its MCP bridge. */
 async function closeRun(deps: AppDeps, run: LiveRun): Promise<void> {
   if (run.bridge !== null) deps.toolRuns.unregister(run.bridge);
   await run.events.return(undefined).catch(() => {});
+  run.release();
+  deps.lifecycle.end(run);
 }
 
 /** Collects a whole completion for `stream: false`. */

@@ -20,6 +20,8 @@ export interface LiveRun {
   options: CompletionOptions;
   /** True while it waits for client tool results. */
   waiting: boolean;
+  /** Gives its concurrency slot back (idempotent); called when the run ends. */
+  release: () => void;
 }
 
 /** A run between two requests. */
@@ -31,6 +33,8 @@ export interface ParkedRun extends LiveRun {
 
 /** Bridges by token and parked runs by tool call id. */
 export class ToolRuns {
+  /** Called after a parked run was stopped (timeout or shutdown). */
+  onStop: ((run: ParkedRun) => void) | undefined;
   readonly #bridges = new Map<string, ToolBridge>();
   readonly #parked = new Map<string, { run: ParkedRun; timer: ReturnType<typeof setTimeout> }>();
 
@@ -89,6 +93,8 @@ export class ToolRuns {
     run.controller.abort(new Error("tool result wait ended"));
     this.unregister(run.bridge);
     await run.events.return(undefined).catch(() => {});
+    run.release();
+    this.onStop?.(run);
   }
 
   #unpark(run: ParkedRun): boolean {

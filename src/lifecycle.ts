@@ -1,0 +1,58 @@
+/**
+ * The proxy's life: which CLI runs are alive, and graceful shutdown. On SIGINT/SIGTERM the
+ * proxy stops taking requests (503), lets running ones finish within a grace period, then
+ * stops the rest (their CLIs are killed, their temp files removed).
+ */
+import type { LiveRun } from "./tools/registry.ts";
+
+/** Tracks live runs and the draining state. */
+export class Lifecycle {
+  /** Runs whose CLI is alive (streaming, collecting, or waiting for tool results). */
+  readonly runs = new Set<LiveRun>();
+  /** True once shutdown began: new requests get 503. */
+  draining = false;
+  readonly #idleWaiters: Array<() => void> = [];
+
+  /** Registers a run until {@link end} is called for it. */
+  begin(run: LiveRun): void {
+    this.runs.add(run);
+  }
+
+  /** Forgets a run (it has ended). */
+  end(run: LiveRun): void {
+    this.runs.delete(run);
+    if (this.activeCount() === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+
+  /** Runs that are working for a request now (not parked waiting for tool results). */
+  activeCount(): number {
+    let count = 0;
+    for (const run of this.runs) if (!run.waiting) count++;
+    return count;
+  }
+
+  /**
+   * Waits until no run is active or `graceMs` passed; resolves true when all finished in time.
+   */
+  waitIdle(graceMs: number): Promise<boolean> {
+    if (this.activeCount() === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), graceMs);
+      this.#idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Aborts every live run and waits (up to `capMs`) for their CLIs to exit. */
+  async stopAll(capMs: number): Promise<void> {
+    const runs = [...this.runs];
+    const stops = runs.map(async (run) => {
+      run.controller.abort(new Error("The proxy is shutting down"));
+      await run.events.return(undefined).catch(() => {});
+      run.release();
+    });
+    await Promise.race([Promise.all(stops), new Promise((r) => setTimeout(r, capMs))]);
+  }
+}

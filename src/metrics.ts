@@ -1,0 +1,115 @@
+/**
+ * Prometheus metrics for `GET /metrics`, through prom-client (pure JavaScript: it runs on Node,
+ * Bun, Deno and in a `bun build --compile` binary). prom-client's default process metrics are
+ * not collected: they read `process` and `perf_hooks`, which this layer must not touch (and
+ * which differ between runtimes); the resident set size comes from the runtime instead.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Upper bounds of the request-duration histogram, seconds (a completion can take minutes). */
+export const DURATION_BUCKETS_SECONDS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
+];
+
+/** Options for {@link createMetrics}. */
+export interface MetricsOptions {
+  /** Resident set size of the proxy, bytes (e.g. `runtime.rss`): exported as `process_resident_memory_bytes`. */
+  rss?: () => number;
+}
+
+/** Label names of the HTTP metrics. */
+type HttpLabels = "method" | "route" | "status";
+
+/** The proxy's metrics, all in one {@link Registry}. */
+export interface Metrics {
+  /** The registry holding every metric below. */
+  readonly registry: Registry;
+  /** `http_requests_total{method,route,status}`: answered HTTP requests. `route` is the route pattern, not the raw path. */
+  readonly httpRequests: Counter<HttpLabels>;
+  /** `http_request_duration_seconds{method,route,status}`: time to the response's end, seconds. */
+  readonly httpRequestDuration: Histogram<HttpLabels>;
+  /** `chat_completions_total{model,stream,status}`: chat completions by requested model, `stream` "true"|"false", HTTP status. */
+  readonly chatCompletions: Counter<"model" | "stream" | "status">;
+  /** `tokens_total{model,type}`: tokens, `type` = prompt | completion | cached. */
+  readonly tokens: Counter<"model" | "type">;
+  /** `claude_processes`: claude CLI processes running now (waiting ones included). */
+  readonly claudeProcesses: Gauge;
+  /** `claude_processes_waiting_for_tools`: CLI processes parked until the client sends tool results. */
+  readonly claudeProcessesWaitingForTools: Gauge;
+  /** `queue_depth`: requests waiting for a free CLI slot. */
+  readonly queueDepth: Gauge;
+  /** `queue_rejections_total`: requests answered 429 because the queue was full or the wait too long. */
+  readonly queueRejections: Counter;
+  /** The exposition text for `GET /metrics` and its `Content-Type`. */
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+/** Creates a fresh registry with the proxy's metrics (one per app; tests create their own). */
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const httpLabels: HttpLabels[] = ["method", "route", "status"];
+  const metrics: Metrics = {
+    registry,
+    httpRequests: new Counter({
+      name: "http_requests_total",
+      help: "HTTP requests answered, by method, route pattern and status",
+      labelNames: httpLabels,
+      registers,
+    }),
+    httpRequestDuration: new Histogram({
+      name: "http_request_duration_seconds",
+      help: "HTTP request duration in seconds, by method, route pattern and status",
+      labelNames: httpLabels,
+      buckets: DURATION_BUCKETS_SECONDS,
+      registers,
+    }),
+    chatCompletions: new Counter({
+      name: "chat_completions_total",
+      help: "Chat completions, by requested model, streaming and HTTP status",
+      labelNames: ["model", "stream", "status"],
+      registers,
+    }),
+    tokens: new Counter({
+      name: "tokens_total",
+      help: "Tokens used, by requested model and type (prompt, completion, cached)",
+      labelNames: ["model", "type"],
+      registers,
+    }),
+    claudeProcesses: new Gauge({
+      name: "claude_processes",
+      help: "claude CLI processes running now",
+      registers,
+    }),
+    claudeProcessesWaitingForTools: new Gauge({
+      name: "claude_processes_waiting_for_tools",
+      help: "claude CLI processes waiting for client tool results",
+      registers,
+    }),
+    queueDepth: new Gauge({
+      name: "queue_depth",
+      help: "Requests waiting for a free claude CLI slot",
+      registers,
+    }),
+    queueRejections: new Counter({
+      name: "queue_rejections_total",
+      help: "Requests rejected with 429 because the queue was full or the wait too long",
+      registers,
+    }),
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+  const rss = options.rss;
+  if (rss !== undefined) {
+    new Gauge({
+      name: "process_resident_memory_bytes",
+      help: "Resident memory size of the proxy in bytes",
+      registers,
+      collect() {
+        this.set(rss());
+      },
+    });
+  }
+  return metrics;
+}
