@@ -221,9 +221,16 @@ function streamDeltas(
   }
 }
 
+/**
+ * `message_delta` carries the message's final (cumulative) output count; the `output_tokens` of
+ * `message_start` is an early placeholder already included in it, so it is not added
+ * (https://docs.anthropic.com/en/docs/build-with-claude/streaming#event-types).
+ */
 function addUsage(total: CliUsage, usage: Partial<CliUsage>, outputOnly: boolean): void {
-  if (typeof usage.output_tokens === "number") total.output_tokens += usage.output_tokens;
-  if (outputOnly) return;
+  if (outputOnly) {
+    if (typeof usage.output_tokens === "number") total.output_tokens += usage.output_tokens;
+    return;
+  }
   total.input_tokens += usage.input_tokens ?? 0;
   total.cache_read_input_tokens += usage.cache_read_input_tokens ?? 0;
   total.cache_creation_input_tokens += usage.cache_creation_input_tokens ?? 0;
