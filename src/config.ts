@@ -356,3 +356,14 @@ export function helpText(version: string): string {
     "",
   ].join("\n");
 }
+
+/** The configuration table of the README (Markdown): flag, env, default, meaning. */
+export function configTable(): string {
+  const rows = (Object.keys(SETTINGS) as (keyof Settings)[]).map((key) => {
+    const s = SETTINGS[key];
+    const flag = isBooleanSetting(key) ? `--${s.flag}` : `--${s.flag} <value>`;
+    const def = s.placeholder ?? (s.default === "" ? "(none)" : String(s.default));
+    return `| \`${flag}\` | \`${s.env}\` | \`${def}\` | ${s.description.replaceAll("|", "\\|")} |`;
+  });
+  return ["| Flag | Environment | Default | Meaning |", "| --- | --- | --- | --- |", ...rows].join("\n");
+}

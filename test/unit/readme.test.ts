@@ -1,0 +1,24 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { configTable, SETTINGS } from "../../src/config.ts";
+
+const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+
+describe("README", () => {
+  it("has the configuration table generated from src/config.ts (npx tsx scripts/config-table.ts)", () => {
+    expect(readme).toContain(configTable());
+  });
+
+  it("documents every flag and environment variable", () => {
+    for (const setting of Object.values(SETTINGS)) {
+      expect(readme).toContain(`--${setting.flag}`);
+      expect(readme).toContain(setting.env);
+    }
+  });
+
+  it("gives the install-and-start and install-and-test commands on its first screen", () => {
+    const firstScreen = readme.split("\n").slice(0, 40).join("\n");
+    expect(firstScreen).toContain("npm ci && npm start");
+    expect(firstScreen).toContain("npm ci && npm test");
+  });
+});
