@@ -1,12 +1,13 @@
 /**
- * Structured logs: one JSON object per line on stderr, with a level and a time.
- * Prompt text and keys are never logged.
+ * Structured logs through pino: one JSON object per line on stderr with `level`, `time` (ISO)
+ * and `msg`. Prompt text and keys are never logged; fields that could hold a key are redacted.
  */
+import pino from "pino";
 
 /** Log levels, lowest first. */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
-/** The logger the app uses. */
+/** The logger the app uses (pino's `(fields, message)` call shape). */
 export interface Logger {
   debug(fields: Record<string, unknown>, message: string): void;
   info(fields: Record<string, unknown>, message: string): void;
@@ -14,20 +15,28 @@ export interface Logger {
   error(fields: Record<string, unknown>, message: string): void;
 }
 
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
-
-/** A logger writing JSON lines through `write` (default: console.error). */
-export function createLogger(
-  level: LogLevel,
-  write: (line: string) => void = (l) => console.error(l),
-): Logger {
-  const at =
-    (name: Exclude<LogLevel, "silent">) =>
-    (fields: Record<string, unknown>, message: string): void => {
-      if (ORDER[name] < ORDER[level]) return;
-      write(
-        JSON.stringify({ level: name, time: new Date().toISOString(), msg: message, ...fields }),
-      );
-    };
-  return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+/**
+ * A logger at `level`, writing to stderr (fd 2, synchronously so that nothing is lost at exit),
+ * or to `destination` (tests).
+ */
+export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: null,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: {
+        paths: [
+          "authorization",
+          "apiKey",
+          "api_key",
+          "headers.authorization",
+          "headers['x-api-key']",
+        ],
+        censor: "[redacted]",
+      },
+    },
+    destination ?? pino.destination({ dest: 2, sync: true }),
+  );
 }
