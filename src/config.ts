@@ -365,5 +365,7 @@ export function configTable(): string {
     const def = s.placeholder ?? (s.default === "" ? "(none)" : String(s.default));
     return `| \`${flag}\` | \`${s.env}\` | \`${def}\` | ${s.description.replaceAll("|", "\\|")} |`;
   });
-  return ["| Flag | Environment | Default | Meaning |", "| --- | --- | --- | --- |", ...rows].join("\n");
+  return ["| Flag | Environment | Default | Meaning |", "| --- | --- | --- | --- |", ...rows].join(
+    "\n",
+  );
 }

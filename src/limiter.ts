@@ -37,6 +37,11 @@ export class ConcurrencyLimiter {
     this.#maxWaitMs = maxWaitMs;
   }
 
+  /** The most slots at once. */
+  get max(): number {
+    return this.#max;
+  }
+
   /** Slots in use. */
   get running(): number {
     return this.#running;

@@ -156,7 +156,8 @@ function streamDeltas(
       state.messageToolCalls = 0;
       state.stopReason = null;
       const usage = (e as { message?: { usage?: Partial<CliUsage> } }).message?.usage;
-      if (usage !== undefined) addUsage(state.usage, usage, false);
+      // Its output_tokens is already counted in message_delta's (cumulative) output_tokens.
+      if (usage !== undefined) addUsage(state.usage, { ...usage, output_tokens: 0 }, false);
       return [];
     }
     case "content_block_start": {

@@ -60,7 +60,11 @@ export function chatRoutes(deps: AppDeps): Hono {
           code: "shutting_down",
         });
       }
-      run = await openRun(deps, request, model, () => deps.limiter.acquire(c.req.raw.signal));
+      run = await openRun(deps, request, model, async () => {
+        // A run parked for tool results gives its slot up rather than make new requests wait.
+        if (deps.limiter.running >= deps.limiter.max) await deps.toolRuns.evictOldest();
+        return deps.limiter.acquire(c.req.raw.signal);
+      });
       deps.lifecycle.begin(run);
     }
     const live = run;
@@ -114,6 +118,7 @@ export function chatRoutes(deps: AppDeps): Hono {
     const logDone = (status: number, usage?: CompletionUsage) =>
       deps.log.info(
         {
+          requestId: c.get("requestId"),
           id,
           model: request.model,
           cliModel: model,

@@ -81,6 +81,18 @@ export class ToolRuns {
     return entry.run;
   }
 
+  /**
+   * Stops the run parked longest ago, to free its concurrency slot for a new request (its
+   * follow-up, if it ever comes, is then served by replay). Resolves false when none is parked.
+   */
+  async evictOldest(): Promise<boolean> {
+    const oldest = this.#parked.values().next();
+    if (oldest.done === true) return false;
+    this.#unpark(oldest.value.run);
+    await this.stop(oldest.value.run);
+    return true;
+  }
+
   /** Stops every parked run (shutdown). */
   async stopAll(): Promise<void> {
     const runs = new Set([...this.#parked.values()].map((p) => p.run));
