@@ -13,6 +13,11 @@ import type { ToolRuns } from "./tools/registry.ts";
 export interface ClaudeInfo {
   /** The resolved program, or null when it was not found. */
   path: string | null;
+  /**
+   * Arguments that go before the CLI's own: set when a Windows npm shim runs a JavaScript CLI,
+   * `path` then being node and this the script (see claude/resolve.ts).
+   */
+  args?: readonly string[];
   /** `claude --version` output, e.g. "2.1.197 (Claude Code)", or null. */
   version: string | null;
   /** Why it is unusable, when it is. */

@@ -164,6 +164,7 @@ export async function openRun(
   const context: DriverContext = {
     runtime: deps.runtime,
     claudePath: deps.claude.path,
+    ...(deps.claude.args === undefined ? {} : { claudeArgs: deps.claude.args }),
     workDir: deps.workDir,
     tempRoot: deps.tempRoot,
     systemPromptMode: deps.config.systemPromptMode,

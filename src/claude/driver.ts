@@ -14,6 +14,8 @@ import { type AnthropicBlock, type SessionPlan, sessionFile } from "./session.ts
 export interface DriverContext {
   runtime: Runtime;
   claudePath: string;
+  /** Arguments before the CLI's own (node's script for a JavaScript CLI), see `ClaudeInfo.args`. */
+  claudeArgs?: readonly string[];
   /** An empty directory used as the CLI's working directory (no CLAUDE.md, no project settings). */
   workDir: string;
   /** Parent of the per-run temp directories. */
@@ -128,7 +130,7 @@ export async function* startRun(
   yield* runCli({
     runtime,
     claudePath: context.claudePath,
-    args,
+    args: [...(context.claudeArgs ?? []), ...args],
     stdin: stdinFor(request.session.turn),
     cwd: context.workDir,
     env,

@@ -3,7 +3,7 @@
  */
 import type { ClaudeInfo } from "../deps.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { resolveCommand } from "./resolve.ts";
+import { resolveProgram } from "./resolve.ts";
 import { terminate } from "./run.ts";
 
 /** ms allowed for `claude --version`. */
@@ -14,12 +14,13 @@ const VERSION_TIMEOUT_MS = 15_000;
  * {@link ClaudeInfo.error}.
  */
 export async function probeClaude(runtime: Runtime, claudePath: string): Promise<ClaudeInfo> {
-  const path = resolveCommand(claudePath, {
+  const program = await resolveProgram(claudePath, {
     platform: runtime.platform,
     env: runtime.env(),
     isFile: (p) => runtime.isFile(p),
+    readTextFile: (p) => runtime.readTextFile(p),
   });
-  if (path === null) {
+  if (program === null) {
     return {
       path: null,
       version: null,
@@ -28,10 +29,11 @@ export async function probeClaude(runtime: Runtime, claudePath: string): Promise
         "(npm install -g @anthropic-ai/claude-code), log in with `claude`, or set --claude-path / CLAUDE_PATH",
     };
   }
+  const { path, args } = program;
   try {
     const env = { ...runtime.env() };
     delete env.CLAUDECODE;
-    const child = runtime.spawn(path, ["--version"], { env });
+    const child = runtime.spawn(path, [...args, "--version"], { env });
     const timer = setTimeout(() => void terminate(child, 1000), VERSION_TIMEOUT_MS);
     const text = await new Response(child.stdout).text();
     const status = await child.exited;
@@ -40,10 +42,10 @@ export async function probeClaude(runtime: Runtime, claudePath: string): Promise
       return {
         path,
         version: null,
-        error: `'${path} --version' failed (exit ${status.exitCode ?? status.signal})`,
+        error: `'${[path, ...args].join(" ")} --version' failed (exit ${status.exitCode ?? status.signal})`,
       };
     }
-    return { path, version: text.trim(), error: null };
+    return { path, ...(args.length === 0 ? {} : { args }), version: text.trim(), error: null };
   } catch (error) {
     return {
       path: null,

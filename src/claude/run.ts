@@ -64,7 +64,12 @@ async function collectTail(stream: ReadableStream<Uint8Array>, sink: { text: str
   }
 }
 
-/** Kills a child: SIGTERM, then SIGKILL when it has not exited after `graceMs`. Resolves on exit. */
+/**
+ * Kills a child: SIGTERM, then SIGKILL when it has not exited after `graceMs`. Resolves on exit.
+ * Windows has no signals: Node, Bun and Deno all end the child at once (TerminateProcess) on the
+ * first kill, so there is no grace period there, and only that process ends, which is why a
+ * `claude.cmd` shim is followed to its program (resolve.ts) rather than run through cmd.exe.
+ */
 export async function terminate(child: Subprocess, graceMs: number): Promise<void> {
   let exited = false;
   void child.exited.then(() => {
