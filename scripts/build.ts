@@ -4,6 +4,7 @@
  *   bun scripts/build.ts                 every target of scripts/targets.ts -> dist/release/
  *   bun scripts/build.ts --target NAME   only these targets (repeatable)
  *   bun scripts/build.ts --local         this machine's target -> dist/bin/claude-openai-proxy
+ *   bun scripts/build.ts --npm           the npm package's entry -> dist/cli.js (`prepack`)
  *
  * A release build writes, per target, `dist/release/<name>/claude-openai-proxy[.exe]` and the
  * archive `dist/release/claude-openai-proxy-<name>.tar.gz` (`.zip` for Windows), then
@@ -12,7 +13,7 @@
  * The version comes from package.json, which `src/version.ts` imports and Bun embeds.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
@@ -145,10 +146,35 @@ async function buildLocal(): Promise<void> {
   console.log(`${outfile} ${mib(statSync(outfile).size)} (${version})`);
 }
 
+/**
+ * Bundles `src/main.ts` and every dependency into one ES module, `dist/cli.js`, the npm package's
+ * bin: Node 20 cannot run TypeScript, and one file behaves the same under `npx` (Node), `bunx`
+ * and `deno run npm:`. The runtime modules that detect.ts imports dynamically are bundled too.
+ */
+async function buildNpm(): Promise<void> {
+  const outfile = join(repoRoot, "dist", "cli.js");
+  rmSync(outfile, { force: true });
+  const result = await Bun.build({
+    entrypoints: [entry],
+    target: "node",
+    format: "esm",
+    outdir: dirname(outfile),
+    naming: basename(outfile),
+    banner: "#!/usr/bin/env node",
+  });
+  if (!result.success) {
+    for (const log of result.logs) console.error(log);
+    throw new Error("Cannot bundle dist/cli.js");
+  }
+  chmodSync(outfile, 0o755);
+  console.log(`${outfile} ${mib(statSync(outfile).size)} (${version})`);
+}
+
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
   options: {
     local: { type: "boolean", default: false },
+    npm: { type: "boolean", default: false },
     target: { type: "string", multiple: true },
     out: { type: "string" },
   },
@@ -157,6 +183,8 @@ const { values } = parseArgs({
 
 if (values.local) {
   await buildLocal();
+} else if (values.npm) {
+  await buildNpm();
 } else {
   const targets = values.target === undefined ? TARGETS : values.target.map(targetByName);
   await buildRelease(targets, resolve(values.out ?? join(repoRoot, "dist", "release")));
