@@ -85,7 +85,10 @@ const serve: Serve = (options) =>
       serverOptions: {
         // Node 18+ cuts a request after 300 s by default, which would end long SSE answers.
         requestTimeout: 0,
-        headersTimeout: 60_000,
+        headersTimeout: 66_000,
+        // Longer than clients' idle keep-alive (undici: 4 s, nginx/ALB: 60 s) so that the server
+        // never closes a socket a client is just reusing ("other side closed").
+        keepAliveTimeout: 65_000,
       },
     });
     server.once("error", reject);
