@@ -91,6 +91,8 @@ const serve: Serve = (options) =>
         keepAliveTimeout: 65_000,
       },
     });
+    // Set on the instance too: older Node versions ignore the createServer option.
+    (server as { keepAliveTimeout?: number }).keepAliveTimeout = 65_000;
     server.once("error", reject);
     server.listen(options.port, options.hostname, () => {
       server.off("error", reject);
