@@ -1,0 +1,139 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { CliEvent } from "../../src/claude/events.ts";
+import { ToolBridge } from "../../src/tools/bridge.ts";
+import { type ParkedRun, ToolRuns } from "../../src/tools/registry.ts";
+
+interface TestRun extends ParkedRun {
+  released: number;
+  eventsClosed: boolean;
+}
+
+/**
+ * A parked run, counting releases: its events were read up to the message that called the
+ * tools (the generator waits at a yield, as a real run does) and never end until returned.
+ */
+async function parkedRun(...toolCallIds: string[]): Promise<TestRun> {
+  const run = {
+    bridge: new ToolBridge([]),
+    controller: new AbortController(),
+    options: {
+      policy: { retryRateLimits: false, retryServerErrors: false },
+      toolPrefix: "mcp__client__",
+      structuredOutput: false,
+    },
+    waiting: true,
+    toolCallIds,
+    released: 0,
+    eventsClosed: false,
+    release: () => {
+      run.released++;
+    },
+  } as TestRun;
+  run.events = (async function* (): AsyncGenerator<CliEvent, void, undefined> {
+    try {
+      yield { type: "stream_event", event: { type: "message_stop" }, parent_tool_use_id: null };
+      await new Promise(() => {});
+    } finally {
+      run.eventsClosed = true;
+    }
+  })();
+  await run.events.next();
+  return run;
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("ToolRuns", () => {
+  it("makes a bridge reachable by its token until it is unregistered", () => {
+    const runs = new ToolRuns();
+    const bridge = new ToolBridge([]);
+    runs.register(bridge);
+    expect(runs.bridge(bridge.token)).toBe(bridge);
+    expect(runs.bridge("not-a-token")).toBeUndefined();
+    runs.unregister(bridge);
+    expect(runs.bridge(bridge.token)).toBeUndefined();
+  });
+
+  it("gives a parked run back to the request that answers all its tool calls", async () => {
+    const runs = new ToolRuns();
+    const run = await parkedRun("call_a", "call_b");
+    runs.park(run, 60_000);
+    expect(runs.parkedCount).toBe(1);
+    expect(runs.take(["call_b", "call_a"])).toBe(run);
+    expect(runs.parkedCount).toBe(0);
+    // taken once: a retry of the same follow-up finds nothing
+    expect(runs.take(["call_a", "call_b"])).toBeNull();
+  });
+
+  it("does not hand out a run for unknown ids or ids of two different runs", async () => {
+    const runs = new ToolRuns();
+    const one = await parkedRun("call_1");
+    const two = await parkedRun("call_2");
+    runs.park(one, 60_000);
+    runs.park(two, 60_000);
+    expect(runs.take([])).toBeNull();
+    expect(runs.take(["call_x"])).toBeNull();
+    expect(runs.take(["call_1", "call_2"])).toBeNull();
+    expect(runs.take(["call_1", "call_x"])).toBeNull();
+    expect(runs.parkedCount).toBe(2);
+    expect(runs.take(["call_2"])).toBe(two);
+  });
+
+  it("stops a run that waits longer than its time: aborts, unregisters its bridge, closes events, releases", async () => {
+    vi.useFakeTimers();
+    const runs = new ToolRuns();
+    const stopped: ParkedRun[] = [];
+    runs.onStop = (run) => stopped.push(run);
+    const run = await parkedRun("call_1");
+    runs.register(run.bridge);
+    runs.park(run, 5000);
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(run.controller.signal.aborted).toBe(false);
+    expect(runs.parkedCount).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(run.controller.signal.aborted).toBe(true);
+    expect(runs.bridge(run.bridge.token)).toBeUndefined();
+    expect(run.eventsClosed).toBe(true);
+    expect(run.released).toBe(1);
+    expect(stopped).toEqual([run]);
+    expect(runs.take(["call_1"])).toBeNull();
+  });
+
+  it("does not stop a run that was taken in time", async () => {
+    vi.useFakeTimers();
+    const runs = new ToolRuns();
+    const run = await parkedRun("call_1");
+    runs.park(run, 5000);
+    expect(runs.take(["call_1"])).toBe(run);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(run.controller.signal.aborted).toBe(false);
+    expect(run.released).toBe(0);
+  });
+
+  it("stops every parked run on shutdown", async () => {
+    const runs = new ToolRuns();
+    const a = await parkedRun("a1", "a2");
+    const b = await parkedRun("b1");
+    runs.park(a, 60_000);
+    runs.park(b, 60_000);
+    await runs.stopAll();
+    expect([a.controller.signal.aborted, b.controller.signal.aborted]).toEqual([true, true]);
+    expect([a.released, b.released]).toEqual([1, 1]);
+    expect(runs.parkedCount).toBe(0);
+  });
+
+  it("evicts the run parked longest ago to free a slot", async () => {
+    const runs = new ToolRuns();
+    const older = await parkedRun("old");
+    const newer = await parkedRun("new");
+    runs.park(older, 60_000);
+    runs.park(newer, 60_000);
+    expect(await runs.evictOldest()).toBe(true);
+    expect(older.released).toBe(1);
+    expect(newer.released).toBe(0);
+    expect(runs.take(["new"])).toBe(newer);
+    expect(await runs.evictOldest()).toBe(false);
+  });
+});

@@ -1,0 +1,166 @@
+import { describe, expect, it } from "vitest";
+import type { CliEvent, ResultEvent } from "../../src/claude/events.ts";
+import {
+  DEFAULT_RETRY_AFTER_SECONDS,
+  errorForStatus,
+  resultError,
+  retryError,
+  upstreamMessage,
+} from "../../src/claude/status.ts";
+import { fixtureEvents } from "./cli-fixtures.ts";
+
+type ApiRetry = Extract<CliEvent, { type: "api_retry" }>;
+
+function recordedResult(name: string): ResultEvent {
+  const result = fixtureEvents(name).find((e) => e.type === "result");
+  if (result?.type !== "result") throw new Error(`${name} has no result`);
+  return result;
+}
+
+function recordedRetry(name: string): ApiRetry {
+  const retry = fixtureEvents(name).find((e) => e.type === "api_retry");
+  if (retry?.type !== "api_retry") throw new Error(`${name} has no api_retry`);
+  return retry;
+}
+
+function retry(status: number | null, delayMs = 2500): ApiRetry {
+  return {
+    type: "api_retry",
+    attempt: 1,
+    max_retries: 10,
+    retry_delay_ms: delayMs,
+    error_status: status,
+    error: "upstream said no",
+  };
+}
+
+describe("upstreamMessage", () => {
+  it("strips the CLI's API Error prefix from the recorded error texts", () => {
+    expect(upstreamMessage(recordedResult("error-400").result, 400)).toBe(
+      "messages: text content blocks must be non-empty",
+    );
+    expect(upstreamMessage(recordedResult("error-401-retry").result, 401)).toBe(
+      "Invalid bearer token",
+    );
+    expect(upstreamMessage(recordedResult("error-429").result, 429)).toBe(
+      "Server is temporarily limiting requests (not your usage limit) · Number of requests has exceeded your rate limit",
+    );
+    expect(upstreamMessage(recordedResult("drop-error").result, null)).toBe(
+      "Unable to connect to API (ECONNRESET)",
+    );
+  });
+
+  it("keeps a text without the prefix and says something when there is no text", () => {
+    expect(upstreamMessage("  Prompt is too long ", 400)).toBe("Prompt is too long");
+    expect(upstreamMessage(null, 500)).toBe("Upstream API error 500");
+    expect(upstreamMessage("API Error: 502", 502)).toBe("Upstream API error 502");
+    expect(upstreamMessage("", null)).toBe("The claude CLI reported an error");
+  });
+});
+
+describe("errorForStatus", () => {
+  it.each([
+    [400, 400, "invalid_request_error", "upstream_invalid_request"],
+    [403, 403, "permission_error", "upstream_permission_denied"],
+    [404, 404, "not_found_error", "model_not_found"],
+    [413, 413, "invalid_request_error", "request_too_large"],
+    [500, 502, "api_error", "upstream_error"],
+    [503, 502, "api_error", "upstream_error"],
+    [529, 503, "overloaded_error", "upstream_overloaded"],
+    [422, 422, "invalid_request_error", "upstream_error"],
+    [302, 502, "server_error", "upstream_error"],
+  ] as const)("maps upstream %i to HTTP %i %s (%s)", (upstream, status, type, code) => {
+    const error = errorForStatus(upstream, "boom");
+    expect(error.status).toBe(status);
+    expect(error.toJSON().error).toEqual({ message: "boom", type, param: null, code });
+  });
+
+  it("adds the login hint to a 401", () => {
+    const error = errorForStatus(401, "Invalid bearer token");
+    expect(error.status).toBe(401);
+    expect(error.type).toBe("authentication_error");
+    expect(error.message).toMatch(/^Invalid bearer token\. The claude CLI is not logged in/);
+    expect(error.message).toContain("claude setup-token");
+  });
+
+  it("always gives a 429 or 529 a Retry-After, the reported one when known", () => {
+    expect(errorForStatus(429, "slow down").headers()).toEqual({
+      "Retry-After": String(DEFAULT_RETRY_AFTER_SECONDS),
+    });
+    expect(errorForStatus(429, "slow down", 7).headers()).toEqual({ "Retry-After": "7" });
+    expect(errorForStatus(529, "overloaded", 0.2).headers()).toEqual({ "Retry-After": "1" });
+    expect(errorForStatus(400, "bad", 7).headers()).toEqual({});
+  });
+});
+
+describe("resultError", () => {
+  it("is null for the successful recorded runs", () => {
+    for (const name of ["text", "thinking", "tool-use", "drop-fallback"]) {
+      expect(resultError(recordedResult(name))).toBeNull();
+    }
+  });
+
+  it("derives the status from api_error_status, not from subtype", () => {
+    const result = recordedResult("error-400");
+    expect(result.subtype).toBe("success");
+    expect(resultError(result)?.status).toBe(400);
+    expect(resultError(recordedResult("error-401-retry"))?.status).toBe(401);
+    expect(resultError(recordedResult("error-529"))?.status).toBe(503);
+  });
+
+  it("takes the Retry-After from the CLI's last retry delay", () => {
+    const error = resultError(recordedResult("error-529"), recordedRetry("error-529"));
+    expect(error?.headers()).toEqual({ "Retry-After": "1" });
+    const fallback = resultError(recordedResult("error-429"));
+    expect(fallback?.headers()).toEqual({ "Retry-After": String(DEFAULT_RETRY_AFTER_SECONDS) });
+  });
+
+  it("answers 502 cli_error for a failure without an API status", () => {
+    const error = resultError(recordedResult("drop-error"));
+    expect(error?.status).toBe(502);
+    expect(error?.code).toBe("cli_error");
+    expect(error?.message).toContain("Unable to connect to API (ECONNRESET)");
+  });
+
+  it("answers 502 for a run that ended in an error subtype", () => {
+    const maxTurns: ResultEvent = {
+      ...recordedResult("text"),
+      subtype: "error_max_turns",
+      is_error: false,
+      result: null,
+    };
+    const error = resultError(maxTurns);
+    expect(error?.status).toBe(502);
+    expect(error?.message).toContain("error_max_turns");
+  });
+});
+
+describe("retryError", () => {
+  const failFast = { retryRateLimits: false, retryServerErrors: false };
+  const patient = { retryRateLimits: true, retryServerErrors: true };
+
+  it("never waits out an authentication failure", () => {
+    const recorded = recordedRetry("error-401-retry");
+    expect(retryError(recorded, patient)?.status).toBe(401);
+    expect(retryError(retry(403), patient)?.status).toBe(403);
+  });
+
+  it("answers a 429 at once unless rate limits are retried", () => {
+    const error = retryError(retry(429, 2500), failFast);
+    expect(error?.status).toBe(429);
+    expect(error?.headers()).toEqual({ "Retry-After": "3" });
+    expect(retryError(retry(429), { ...failFast, retryRateLimits: true })).toBeNull();
+  });
+
+  it("answers 5xx and 529 at once unless server errors are retried", () => {
+    expect(retryError(recordedRetry("error-529"), failFast)?.status).toBe(503);
+    expect(retryError(retry(500), failFast)?.status).toBe(502);
+    expect(
+      retryError(recordedRetry("error-529"), { ...failFast, retryServerErrors: true }),
+    ).toBeNull();
+  });
+
+  it("lets connection errors (no status) retry", () => {
+    expect(retryError(retry(null), failFast)).toBeNull();
+  });
+});
