@@ -63,7 +63,7 @@ export type CliEvent =
   | {
       type: "assistant";
       /** `model` is "<synthetic>" for the CLI's own error messages. */
-      message: { id: string; model: string; content: ContentBlock[] };
+      message: { id: string; model: string; content: ContentBlock[]; usage?: CliUsage };
       parent_tool_use_id: string | null;
     }
   | {
@@ -146,7 +146,12 @@ export function toEvent(raw: unknown): CliEvent {
       const content = Array.isArray(message.content) ? (message.content as ContentBlock[]) : [];
       return {
         type: "assistant",
-        message: { id: String(message.id ?? ""), model: String(message.model ?? ""), content },
+        message: {
+          id: String(message.id ?? ""),
+          model: String(message.model ?? ""),
+          content,
+          ...(isRecord(message.usage) ? { usage: toUsage(message.usage) } : {}),
+        },
         parent_tool_use_id: parent,
       };
     }

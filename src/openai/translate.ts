@@ -31,6 +31,8 @@ export interface TranslateState {
   messageToolCalls: number;
   /** ids of the API messages that were streamed (from `message_start`). */
   streamedIds: Set<string>;
+  /** ids of unstreamed messages whose usage was counted. */
+  unstreamedUsageIds: Set<string>;
   /** True between `message_start` and `message_stop`. */
   messageOpen: boolean;
   /** Deltas were emitted for the open message. */
@@ -58,6 +60,7 @@ export function newTranslateState(toolPrefix: string | null = null): TranslateSt
     sawMessage: false,
     messageToolCalls: 0,
     streamedIds: new Set(),
+    unstreamedUsageIds: new Set(),
     messageOpen: false,
     messageEmitted: false,
     unstreamedToolStop: false,
@@ -105,7 +108,23 @@ function unstreamedDeltas(
     );
   }
   state.messageOpen = false;
-  state.sawMessage = false;
+  // The CLI's result reports zero usage for such a message: count the message's own.
+  if (message.usage !== undefined && !state.unstreamedUsageIds.has(message.id)) {
+    state.unstreamedUsageIds.add(message.id);
+    if (!state.sawMessage) {
+      state.usage = {
+        input_tokens: 0,
+        output_tokens: 0,
+        cache_read_input_tokens: 0,
+        cache_creation_input_tokens: 0,
+      };
+    }
+    state.sawMessage = true;
+    state.usage.input_tokens += message.usage.input_tokens;
+    state.usage.output_tokens += message.usage.output_tokens;
+    state.usage.cache_read_input_tokens += message.usage.cache_read_input_tokens;
+    state.usage.cache_creation_input_tokens += message.usage.cache_creation_input_tokens;
+  }
   const deltas: ChoiceDelta[] = [];
   for (const block of message.content) {
     if (block.type === "text" && typeof block.text === "string" && block.text !== "") {
