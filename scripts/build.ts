@@ -13,7 +13,15 @@
  * The version comes from package.json, which `src/version.ts` imports and Bun embeds.
  */
 import { createHash } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
@@ -128,6 +136,23 @@ async function buildRelease(targets: readonly ReleaseTarget[], outDir: string): 
     `${JSON.stringify({ name: PROGRAM, version, bun: Bun.version, targets: built }, null, 2)}\n`,
   );
   console.log(`${PROGRAM} ${version}: ${built.length} targets in ${outDir}`);
+  const summary = process.env.GITHUB_STEP_SUMMARY;
+  if (summary !== undefined && summary !== "") appendFileSync(summary, sizeTable(built));
+}
+
+/** The sizes as a Markdown table (for the release workflow's job summary). */
+function sizeTable(built: readonly BuiltTarget[]): string {
+  const rows = built.map(
+    (b) => `| ${b.name} | ${mib(b.binaryBytes)} | ${b.archive} | ${mib(b.archiveBytes)} |`,
+  );
+  return [
+    `### ${PROGRAM} ${version} (Bun ${Bun.version})`,
+    "",
+    "| target | binary | archive | archive size |",
+    "| --- | --- | --- | --- |",
+    ...rows,
+    "",
+  ].join("\n");
 }
 
 /**
