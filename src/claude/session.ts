@@ -10,7 +10,7 @@
  * 2.1.197: the CLI then prints an extra `result` with stop_reason "tool_deferred_unavailable"
  * before answering, which the driver skips).
  */
-import type { ChatCompletionMessageParam } from "../openai/schema.ts";
+import { type ChatCompletionMessageParam, exceedsJsonDepth } from "../openai/schema.ts";
 import { contentText } from "./prompt.ts";
 
 /** An image ready for the API. */
@@ -56,11 +56,15 @@ export interface SessionPlan {
 
 type Message = ChatCompletionMessageParam;
 
-/** Parses tool call arguments; invalid JSON is kept as a string under `_raw`. */
+/**
+ * Parses tool call arguments; invalid JSON, and JSON nested too deeply to be written to the
+ * session file again, is kept as a string under `_raw`.
+ */
 export function parseArguments(text: string): unknown {
   if (text.trim() === "") return {};
   try {
     const value: unknown = JSON.parse(text);
+    if (exceedsJsonDepth(value)) return { _raw: text };
     return typeof value === "object" && value !== null && !Array.isArray(value) ? value : { value };
   } catch {
     return { _raw: text };

@@ -7,6 +7,36 @@
 import { z } from "zod";
 import { ProxyError } from "./errors.ts";
 
+/**
+ * Deepest nesting of arrays and objects accepted in client JSON that the proxy serialises
+ * again (tool parameters, response schemas, tool call arguments): `JSON.stringify` recurses and
+ * overflows the stack at roughly 10,000 levels, while `JSON.parse` accepts any depth.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/** Whether `value` nests arrays or objects more than `max` levels deep (iterative, so any depth is safe). */
+export function exceedsJsonDepth(value: unknown, max: number = MAX_JSON_DEPTH): boolean {
+  const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 1 }];
+  while (true) {
+    const item = stack.pop();
+    if (item === undefined) return false;
+    if (typeof item.value !== "object" || item.value === null) continue;
+    if (item.depth > max) return true;
+    const children = Array.isArray(item.value) ? item.value : Object.values(item.value);
+    for (const child of children) stack.push({ value: child, depth: item.depth + 1 });
+  }
+}
+
+/** A JSON object (JSON Schema) that can be serialised again: at most {@link MAX_JSON_DEPTH} levels. */
+const JsonSchemaObject = z
+  .record(z.string(), z.unknown())
+  .refine((value) => !exceedsJsonDepth(value), {
+    message: `must not nest deeper than ${MAX_JSON_DEPTH} levels`,
+  });
+
+/** Longest accepted `model` name, characters (real ids are under 64). */
+export const MAX_MODEL_LENGTH = 256;
+
 /** `{type:"text", text}`. */
 export const TextPart = z.looseObject({ type: z.literal("text"), text: z.string() });
 /** `{type:"image_url", image_url:{url, detail?}}`: a `data:` URL or an http(s) URL. */
@@ -72,7 +102,7 @@ export const ChatCompletionTool = z.looseObject({
   function: z.looseObject({
     name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -"),
     description: z.string().optional(),
-    parameters: z.record(z.string(), z.unknown()).optional(),
+    parameters: JsonSchemaObject.optional(),
     strict: z.boolean().nullish(),
   }),
 });
@@ -92,7 +122,7 @@ export const ResponseFormat = z.discriminatedUnion("type", [
     json_schema: z.looseObject({
       name: z.string(),
       description: z.string().optional(),
-      schema: z.record(z.string(), z.unknown()).optional(),
+      schema: JsonSchemaObject.optional(),
       strict: z.boolean().nullish(),
     }),
   }),
@@ -102,7 +132,8 @@ const optionalNumber = z.number().nullish();
 
 /** The request body of `POST /v1/chat/completions` (`ChatCompletionCreateParams`). */
 export const ChatCompletionRequest = z.looseObject({
-  model: z.string().min(1),
+  // The model goes on the CLI's command line (--model): bounded, as argv is (E2BIG).
+  model: z.string().min(1).max(MAX_MODEL_LENGTH),
   messages: z.array(ChatCompletionMessageParam).min(1),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
