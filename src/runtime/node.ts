@@ -85,14 +85,9 @@ const serve: Serve = (options) =>
       serverOptions: {
         // Node 18+ cuts a request after 300 s by default, which would end long SSE answers.
         requestTimeout: 0,
-        headersTimeout: 66_000,
-        // Longer than clients' idle keep-alive (undici: 4 s, nginx/ALB: 60 s) so that the server
-        // never closes a socket a client is just reusing ("other side closed").
-        keepAliveTimeout: 65_000,
+        headersTimeout: 60_000,
       },
     });
-    // Set on the instance too: older Node versions ignore the createServer option.
-    (server as { keepAliveTimeout?: number }).keepAliveTimeout = 65_000;
     server.once("error", reject);
     server.listen(options.port, options.hostname, () => {
       server.off("error", reject);
@@ -102,8 +97,15 @@ const serve: Serve = (options) =>
         port,
         close: () =>
           new Promise<void>((done) => {
-            server.close(() => done());
-            if ("closeIdleConnections" in server) server.closeIdleConnections();
+            // Connections that finish their response later go idle then: close those too
+            // (keep-alive would otherwise hold close() open for keepAliveTimeout).
+            const http = server as unknown as { closeIdleConnections(): void };
+            const sweep = setInterval(() => http.closeIdleConnections(), 100);
+            server.close(() => {
+              clearInterval(sweep);
+              done();
+            });
+            http.closeIdleConnections();
           }),
       });
     });
