@@ -28,6 +28,9 @@ export function createApp(deps: AppDeps): Hono {
     const started = Date.now();
     await next();
     if (c.req.path.startsWith("/mcp/")) return;
+    const labels = { method: c.req.method, route: c.req.routePath, status: String(c.res.status) };
+    deps.metrics.httpRequests.inc(labels);
+    deps.metrics.httpRequestDuration.observe(labels, (Date.now() - started) / 1000);
     deps.log.info(
       {
         requestId: c.get("requestId"),
@@ -90,6 +93,14 @@ export function createApp(deps: AppDeps): Hono {
       },
     }),
   );
+  app.get("/metrics", async (c) => {
+    deps.metrics.claudeProcesses.set(deps.limiter.running);
+    deps.metrics.claudeProcessesWaitingForTools.set(deps.toolRuns.parkedCount);
+    deps.metrics.queueDepth.set(deps.limiter.queued);
+    const { contentType, body } = await deps.metrics.render();
+    return c.body(body, 200, { "Content-Type": contentType });
+  });
+  app.get("/v1/usage", (c) => c.json(deps.usage.totals()));
   // The MCP endpoint of runs with client tools; the unguessable token is the credential.
   app.all("/mcp/:token", async (c) => {
     const bridge = deps.toolRuns.bridge(c.req.param("token"));

@@ -6,8 +6,10 @@ import type { Config } from "./config.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import type { ConcurrencyLimiter } from "./limiter.ts";
 import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
 import type { Runtime } from "./runtime/types.ts";
 import type { ToolRuns } from "./tools/registry.ts";
+import type { UsageStore } from "./usage.ts";
 
 /** What start-up found out about the claude CLI. */
 export interface ClaudeInfo {
@@ -45,6 +47,10 @@ export interface AppDeps {
   toolRuns: ToolRuns;
   /** The proxy's own base URL as the CLI reaches it (`http://127.0.0.1:PORT`), for MCP. */
   baseUrl: () => string;
+  /** Prometheus metrics. */
+  metrics: Metrics;
+  /** Persistent usage totals (`GET /v1/usage`). */
+  usage: UsageStore;
   /** Whether ANTHROPIC_API_KEY is set in the proxy's environment (the CLI then bills per token). */
   anthropicApiKeySet: boolean;
   /** The proxy's version. */

@@ -3,6 +3,7 @@
  * proxy stops taking requests (503), lets running ones finish within a grace period, then
  * stops the rest (their CLIs are killed, their temp files removed).
  */
+import { ProxyError } from "./openai/errors.ts";
 import type { LiveRun } from "./tools/registry.ts";
 
 /** Tracks live runs and the draining state. */
@@ -49,7 +50,12 @@ export class Lifecycle {
   async stopAll(capMs: number): Promise<void> {
     const runs = [...this.runs];
     const stops = runs.map(async (run) => {
-      run.controller.abort(new Error("The proxy is shutting down"));
+      run.controller.abort(
+        new ProxyError(503, "The proxy is shutting down", {
+          type: "server_error",
+          code: "shutting_down",
+        }),
+      );
       await run.events.return(undefined).catch(() => {});
       run.release();
     });

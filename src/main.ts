@@ -6,12 +6,15 @@ import { createApp } from "./app.ts";
 import { isLoopbackHost } from "./auth.ts";
 import { probeClaude } from "./claude/probe.ts";
 import { ConfigError, helpText, parseCommand } from "./config.ts";
+import { defaultDataDir } from "./data-dir.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import { ConcurrencyLimiter } from "./limiter.ts";
 import { createLogger } from "./log.ts";
+import { createMetrics } from "./metrics.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import type { Runtime, Server } from "./runtime/types.ts";
 import { ToolRuns } from "./tools/registry.ts";
+import { UsageStore } from "./usage.ts";
 import { VERSION } from "./version.ts";
 
 const runtime: Runtime = await detectRuntime();
@@ -69,6 +72,29 @@ const tempRoot = `${baseDir}/runs`;
 await runtime.mkdir(workDir);
 await runtime.mkdir(tempRoot);
 
+let dataDir = config.dataDir !== "" ? config.dataDir : defaultDataDir(env, runtime.platform);
+if (dataDir === null) {
+  dataDir = `${baseDir}/data`;
+  log.warn(
+    { dataDir },
+    "No home directory known: usage totals are kept until exit only (set --data-dir)",
+  );
+}
+let usage: UsageStore;
+try {
+  usage = await UsageStore.open(runtime, dataDir);
+} catch (error) {
+  log.error(
+    { dataDir },
+    `Cannot open the data directory: ${(error as Error).message} (set --data-dir)`,
+  );
+  await runtime.remove(baseDir);
+  runtime.exit(1);
+}
+if (usage.skippedLines > 0)
+  log.warn({ path: usage.path, skipped: usage.skippedLines }, "skipped unreadable usage lines");
+const metrics = createMetrics({ rss: () => runtime.rss() });
+
 const toolRuns = new ToolRuns();
 const lifecycle = new Lifecycle();
 toolRuns.onStop = (run) => lifecycle.end(run);
@@ -98,6 +124,8 @@ const app = createApp({
   toolRuns,
   baseUrl: () => `http://${selfHost}:${listeningPort}`,
   anthropicApiKeySet,
+  metrics,
+  usage,
   version: VERSION,
   log,
 });
@@ -140,6 +168,7 @@ runtime.onShutdownSignal(async (signal) => {
     );
   await lifecycle.stopAll(config.killGraceMs + 2000);
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);
+  await usage.flush();
   await runtime.remove(baseDir);
   log.info({}, "stopped");
   runtime.exit(0);

@@ -67,7 +67,9 @@ export function toolInstructions(request: ChatCompletionRequest): string[] {
     if (choice === "required")
       lines.push("You must call at least one of the available tools in this reply.");
     else if (typeof choice === "object" && choice !== null) {
-      lines.push(`You must call the tool "${CLIENT_TOOL_PREFIX}${choice.function.name}" in this reply.`);
+      lines.push(
+        `You must call the tool "${CLIENT_TOOL_PREFIX}${choice.function.name}" in this reply.`,
+      );
     }
     if (request.parallel_tool_calls === false) lines.push("Call at most one tool per reply.");
   }

@@ -63,7 +63,13 @@ export function chatRoutes(deps: AppDeps): Hono {
       run = await openRun(deps, request, model, async () => {
         // A run parked for tool results gives its slot up rather than make new requests wait.
         if (deps.limiter.running >= deps.limiter.max) await deps.toolRuns.evictOldest();
-        return deps.limiter.acquire(c.req.raw.signal);
+        try {
+          return await deps.limiter.acquire(c.req.raw.signal);
+        } catch (error) {
+          if (error instanceof ProxyError && error.status === 429)
+            deps.metrics.queueRejections.inc();
+          throw error;
+        }
       });
       deps.lifecycle.begin(run);
     }
@@ -115,7 +121,35 @@ export function chatRoutes(deps: AppDeps): Hono {
       }
       await closeRun(deps, live);
     };
-    const logDone = (status: number, usage?: CompletionUsage) =>
+    const logDone = (status: number, usage?: CompletionUsage, error?: unknown, costUsd = 0) => {
+      if (error !== undefined && !(error instanceof ProxyError)) {
+        deps.log.error(
+          { requestId: c.get("requestId"), err: String(error), stack: (error as Error).stack },
+          "unexpected error in a chat completion",
+        );
+      }
+      const labels = { model, stream: String(request.stream === true), status: String(status) };
+      deps.metrics.chatCompletions.inc(labels);
+      if (usage !== undefined) {
+        deps.metrics.tokens.inc({ model, type: "prompt" }, usage.prompt_tokens);
+        deps.metrics.tokens.inc({ model, type: "completion" }, usage.completion_tokens);
+        deps.metrics.tokens.inc(
+          { model, type: "cached" },
+          usage.prompt_tokens_details.cached_tokens,
+        );
+        deps.usage
+          .record({
+            request_id: String(c.get("requestId") ?? id),
+            model,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            cached_tokens: usage.prompt_tokens_details.cached_tokens,
+            cost_usd: costUsd,
+          })
+          .catch((writeError: unknown) =>
+            deps.log.warn({ err: String(writeError) }, "could not record usage"),
+          );
+      }
       deps.log.info(
         {
           requestId: c.get("requestId"),
@@ -132,6 +166,7 @@ export function chatRoutes(deps: AppDeps): Hono {
         },
         "chat completion",
       );
+    };
 
     if (request.stream !== true) {
       let end: Extract<CompletionPart, { kind: "end" }> | null = null;
@@ -139,12 +174,12 @@ export function chatRoutes(deps: AppDeps): Hono {
         const collected = await collect(parts, { id, created, model: request.model });
         end = collected.end;
         await finish(end);
-        logDone(200, collected.completion.usage);
+        logDone(200, collected.completion.usage, undefined, end.result?.total_cost_usd);
         return c.json(collected.completion);
       } catch (error) {
         if (end === null) await finish(null);
         const proxyError = toProxyError(error);
-        logDone(proxyError.status);
+        logDone(proxyError.status, undefined, error);
         throw proxyError;
       }
     }
@@ -156,7 +191,7 @@ export function chatRoutes(deps: AppDeps): Hono {
     } catch (error) {
       await finish(null);
       const proxyError = toProxyError(error);
-      logDone(proxyError.status);
+      logDone(proxyError.status, undefined, error);
       throw proxyError;
     }
     const includeUsage = request.stream_options?.include_usage === true;
@@ -179,6 +214,7 @@ export function chatRoutes(deps: AppDeps): Hono {
         finishReason: ChatCompletionChunk["choices"][0]["finish_reason"] = null,
       ) => frame([{ index: 0, delta, finish_reason: finishReason, logprobs: null }]);
       let status = 200;
+      let failure: unknown;
       let end: Extract<CompletionPart, { kind: "end" }> | null = null;
       try {
         await chunk({ role: "assistant", content: "" });
@@ -200,10 +236,11 @@ export function chatRoutes(deps: AppDeps): Hono {
       } catch (error) {
         const proxyError = toProxyError(error);
         status = proxyError.status;
+        failure = error;
         if (!stream.aborted) await stream.writeSSE({ data: JSON.stringify(proxyError.toJSON()) });
       } finally {
         await finish(stream.aborted ? null : end);
-        logDone(status, end?.usage);
+        logDone(status, end?.usage, failure, end?.result?.total_cost_usd);
       }
       if (!stream.aborted) await stream.writeSSE({ data: "[DONE]" });
     });

@@ -28,9 +28,11 @@ import type { AppDeps } from "../../src/deps.ts";
 import { Lifecycle } from "../../src/lifecycle.ts";
 import { ConcurrencyLimiter } from "../../src/limiter.ts";
 import { createLogger } from "../../src/log.ts";
+import { createMetrics } from "../../src/metrics.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
 import type { ExitStatus, Spawn, Subprocess } from "../../src/runtime/types.ts";
 import { ToolRuns } from "../../src/tools/registry.ts";
+import { UsageStore } from "../../src/usage.ts";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1500);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
@@ -786,6 +788,8 @@ describe("fuzzing POST /v1/chat/completions", () => {
       toolRuns,
       baseUrl: () => "http://127.0.0.1:1",
       anthropicApiKeySet: false,
+      metrics: createMetrics(),
+      usage: await UsageStore.open(nodeRuntime, join(baseDir, "data")),
       version: "0.0.0-test",
       log: createLogger("silent"),
     };
