@@ -6,8 +6,13 @@
  * with `params._meta["claudecode/toolUseId"]` = the model's tool_use id (DESIGN.md "Facts about
  * the CLI"). The call is held open until the client sends the result in a follow-up request.
  */
+// Deno resolves the SDK's "./*" export to "<name>.js.d.ts" for types (it has no such files), so
+// the declaration files are named for it; tsc and the runtimes ignore these comments.
+// @ts-types="../../node_modules/@modelcontextprotocol/sdk/dist/esm/server/index.d.ts"
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+// @ts-types="../../node_modules/@modelcontextprotocol/sdk/dist/esm/server/webStandardStreamableHttp.d.ts"
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+// @ts-types="../../node_modules/@modelcontextprotocol/sdk/dist/esm/types.d.ts"
 import {
   CallToolRequestSchema,
   type CallToolResult,
