@@ -12,6 +12,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { isMainModule } from "./main-module.ts";
 import { archiveName, PROGRAM, type ReleaseTarget, targetByName } from "./targets.ts";
 
 /** What the formula is rendered from. */
@@ -187,7 +188,7 @@ export async function main(
   return out;
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (isMainModule(import.meta.url)) {
   try {
     console.log(`wrote ${await main(process.argv.slice(2), process.env)}`);
   } catch (error) {

@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isMainModule } from "./main-module.ts";
 
 /** One problem found by actionlint. */
 export interface LintProblem {
@@ -83,7 +84,7 @@ export async function lintWorkflows(
   return problems;
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (isMainModule(import.meta.url)) {
   const config = join(repoRoot, ".github", "actionlint.yaml");
   const labels = existsSync(config) ? configuredLabels(readFileSync(config, "utf8")) : [];
   const problems = await lintWorkflows(repoRoot, labels);

@@ -10,7 +10,7 @@
  * The tests import {@link smoke} for the packed npm package.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, realpathSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { SETTINGS } from "../src/config.ts";
 import { claudeBin, cliEnv } from "../test/fixtures/claude-cli.ts";
 import { startFakeAnthropic } from "../test/fixtures/fake-anthropic.ts";
+import { isMainModule } from "./main-module.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -243,17 +244,7 @@ export async function smoke(options: SmokeOptions): Promise<SmokeReport> {
   }
 }
 
-function isMain(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMainModule(import.meta.url)) {
   // A relative program path is taken from here (the proxy runs in a temp directory).
   const command = process.argv
     .slice(2)
