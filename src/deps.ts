@@ -2,6 +2,8 @@
  * What the app needs from the outside, built once by `main.ts` (or a test) and passed to
  * `createApp`. Holding it in one object keeps routes free of runtime globals.
  */
+
+import type { Watchdog } from "./claude/watchdog.ts";
 import type { Config } from "./config.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import type { ConcurrencyLimiter } from "./limiter.ts";
@@ -47,6 +49,8 @@ export interface AppDeps {
   toolRuns: ToolRuns;
   /** The proxy's own base URL as the CLI reaches it (`http://127.0.0.1:PORT`), for MCP. */
   baseUrl: () => string;
+  /** Kills the CLIs if the proxy dies hard (null where there is none, e.g. Windows). */
+  watchdog: Watchdog | null;
   /** Prometheus metrics. */
   metrics: Metrics;
   /** Persistent usage totals (`GET /v1/usage`). */

@@ -5,6 +5,7 @@
 import { createApp } from "./app.ts";
 import { isLoopbackHost } from "./auth.ts";
 import { probeClaude } from "./claude/probe.ts";
+import { Watchdog } from "./claude/watchdog.ts";
 import { ConfigError, helpText, parseCommand } from "./config.ts";
 import { defaultDataDir } from "./data-dir.ts";
 import { Lifecycle } from "./lifecycle.ts";
@@ -71,6 +72,9 @@ const workDir = `${baseDir}/cwd`;
 const tempRoot = `${baseDir}/runs`;
 await runtime.mkdir(workDir);
 await runtime.mkdir(tempRoot);
+await runtime.mkdir(`${baseDir}/pids`);
+const watchdog = new Watchdog(runtime, `${baseDir}/pids`, baseDir);
+if (!watchdog.start()) log.debug({}, "no watchdog: CLIs may outlive a hard-killed proxy");
 
 let dataDir = config.dataDir !== "" ? config.dataDir : defaultDataDir(env, runtime.platform);
 if (dataDir === null) {
@@ -124,6 +128,7 @@ const app = createApp({
   toolRuns,
   baseUrl: () => `http://${selfHost}:${listeningPort}`,
   anthropicApiKeySet,
+  watchdog,
   metrics,
   usage,
   version: VERSION,
@@ -149,6 +154,7 @@ runtime.onShutdownSignal(async (signal) => {
   if (stopping) {
     log.warn({ signal }, "second signal: exiting now");
     await lifecycle.stopAll(1000);
+    await watchdog.stop();
     await runtime.remove(baseDir);
     runtime.exit(1);
   }
@@ -169,6 +175,7 @@ runtime.onShutdownSignal(async (signal) => {
   await lifecycle.stopAll(config.killGraceMs + 2000);
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);
   await usage.flush();
+  await watchdog.stop();
   await runtime.remove(baseDir);
   log.info({}, "stopped");
   runtime.exit(0);

@@ -176,6 +176,7 @@ export async function openRun(
     env: deps.childEnv,
     dropEnv: deps.dropEnv,
     cliVersion: (deps.claude.version ?? "").split(" ")[0] ?? "",
+    ...(deps.watchdog === null ? {} : { processes: deps.watchdog }),
   };
   const base: Omit<RunRequest, "session"> = {
     model,

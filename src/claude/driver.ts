@@ -30,6 +30,8 @@ export interface DriverContext {
   dropEnv: readonly string[];
   /** The CLI version written into session files. */
   cliVersion: string;
+  /** Told about each CLI process (the watchdog that kills them if the proxy dies hard). */
+  processes?: { track(pid: number): Promise<void>; untrack(pid: number): Promise<void> };
 }
 
 /** One run's request. */
@@ -127,6 +129,7 @@ export async function* startRun(
     env.CLAUDE_CODE_MAX_OUTPUT_TOKENS = String(request.maxOutputTokens);
   if (request.toolCallTimeoutMs !== undefined)
     env.MCP_TOOL_TIMEOUT = String(request.toolCallTimeoutMs);
+  let childPid: number | null = null;
   yield* runCli({
     runtime,
     claudePath: context.claudePath,
@@ -139,6 +142,14 @@ export async function* startRun(
     idleTimeoutMs: context.idleTimeoutMs,
     tempPaths: [dir],
     ...(request.isWaiting === undefined ? {} : { isWaiting: request.isWaiting }),
-    ...(request.onProcess === undefined ? {} : { onProcess: request.onProcess }),
+    onProcess: (pid) => {
+      if (pid !== null) {
+        childPid = pid;
+        void context.processes?.track(pid);
+      } else if (childPid !== null) {
+        void context.processes?.untrack(childPid);
+      }
+      request.onProcess?.(pid);
+    },
   });
 }

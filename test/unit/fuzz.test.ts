@@ -788,6 +788,7 @@ describe("fuzzing POST /v1/chat/completions", () => {
       toolRuns,
       baseUrl: () => "http://127.0.0.1:1",
       anthropicApiKeySet: false,
+      watchdog: null,
       metrics: createMetrics(),
       usage: await UsageStore.open(nodeRuntime, join(baseDir, "data")),
       version: "0.0.0-test",
