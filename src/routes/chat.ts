@@ -10,6 +10,7 @@ import { streamSSE } from "hono/streaming";
 import { continueRun, openRun } from "../chat/start.ts";
 import { type CompletionPart, completionParts } from "../completions.ts";
 import type { AppDeps } from "../deps.ts";
+import type { Release } from "../limiter.ts";
 import { resolveModel } from "../models.ts";
 import { ProxyError, toProxyError } from "../openai/errors.ts";
 import { type ChatCompletionRequest, parseChatCompletionRequest } from "../openai/schema.ts";
@@ -63,13 +64,24 @@ export function chatRoutes(deps: AppDeps): Hono {
       run = await openRun(deps, request, model, async () => {
         // A run parked for tool results gives its slot up rather than make new requests wait.
         if (deps.limiter.running >= deps.limiter.max) await deps.toolRuns.evictOldest();
+        let release: Release;
         try {
-          return await deps.limiter.acquire(c.req.raw.signal);
+          release = await deps.limiter.acquire(c.req.raw.signal);
         } catch (error) {
           if (error instanceof ProxyError && error.status === 429)
             deps.metrics.queueRejections.inc();
           throw error;
         }
+        // Shutdown began while this request waited for a slot (the slot of a run it stopped):
+        // a CLI started now would outlive the proxy.
+        if (deps.lifecycle.draining) {
+          release();
+          throw new ProxyError(503, "The proxy is shutting down", {
+            type: "server_error",
+            code: "shutting_down",
+          });
+        }
+        return release;
       });
       deps.lifecycle.begin(run);
     }
