@@ -92,6 +92,10 @@ const proxyArgs = [
 const proxy = await startProxy(runtime, {
   env: proxyEnv(fake.url, { home: dirs.home, tmp }),
   args: proxyArgs,
+}).catch(async (error: unknown) => {
+  await fake.close();
+  await dirs.cleanup();
+  throw error;
 });
 const serverPid = servingPid(proxy);
 const wrapperPid = proxy.process.pid ?? serverPid;
