@@ -13,9 +13,11 @@ import type { Runtime, Subprocess } from "../runtime/types.ts";
 export const WATCHDOG_SCRIPT = [
   // Returns only when the proxy closed its end of stdin: it exited or died.
   "while read -r _; do :; done",
-  'for f in "$1"/*; do [ -f "$f" ] && kill -TERM "${f##*/}" 2>/dev/null; done',
+  'cd "$1" || exit 0',
+  'for f in *; do [ -f "$f" ] && kill -TERM "$f" 2>/dev/null; done',
   "sleep 2",
-  'for f in "$1"/*; do [ -f "$f" ] && kill -KILL "${f##*/}" 2>/dev/null; done',
+  'for f in *; do [ -f "$f" ] && kill -KILL "$f" 2>/dev/null; done',
+  "cd /",
   'rm -rf "$2"',
 ].join("\n");
 
@@ -53,13 +55,20 @@ export class Watchdog {
     }
   }
 
+  /** Pending pid-file writes, so that a removal never overtakes its write. */
+  readonly #writes = new Map<number, Promise<void>>();
+
   /** Records a live CLI. */
-  async track(pid: number): Promise<void> {
-    await this.#runtime.writeFile(`${this.#pidDir}/${pid}`, "").catch(() => {});
+  track(pid: number): Promise<void> {
+    const write = this.#runtime.writeFile(`${this.#pidDir}/${pid}`, "").catch(() => {});
+    this.#writes.set(pid, write);
+    return write;
   }
 
-  /** Forgets a CLI that exited. */
+  /** Forgets a CLI that exited (after its pid file was written, if that is still under way). */
   async untrack(pid: number): Promise<void> {
+    await this.#writes.get(pid);
+    this.#writes.delete(pid);
     await this.#runtime.remove(`${this.#pidDir}/${pid}`);
   }
 

@@ -41,6 +41,7 @@ declare const Bun: {
       stdout: "pipe";
       stderr: "pipe";
       windowsHide: boolean;
+      detached: boolean;
     },
   ): BunSubprocess;
   serve(options: {
@@ -81,6 +82,8 @@ const spawn: Spawn = (command, args, options) => {
       stdout: "pipe",
       stderr: "pipe",
       windowsHide: true,
+      // Own process group (POSIX): Ctrl-C reaches only the proxy, which stops children itself.
+      detached: process.platform !== "win32",
     });
   } catch (error) {
     // Bun throws "Executable not found in $PATH" (ENOENT) or EACCES synchronously.

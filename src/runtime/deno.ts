@@ -17,6 +17,7 @@ interface DenoCommandOptions {
   cwd?: string;
   env: Record<string, string>;
   clearEnv: boolean;
+  detached: boolean;
   stdin: "piped";
   stdout: "piped";
   stderr: "piped";
@@ -61,6 +62,8 @@ const spawn: Spawn = (command, args, options) => {
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       env: options.env,
       clearEnv: true,
+      // Own process group (POSIX): Ctrl-C reaches only the proxy, which stops children itself.
+      detached: Deno.build.os !== "windows",
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

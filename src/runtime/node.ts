@@ -39,6 +39,9 @@ const spawn: Spawn = (command, args, options) => {
     stdio: ["pipe", "pipe", "pipe"],
     windowsHide: true,
     shell: false,
+    // Own process group (POSIX): Ctrl-C and group-wide SIGTERM reach only the proxy, which
+    // then stops its children itself, gracefully. (On Windows it would open a new console.)
+    detached: process.platform !== "win32",
   });
   const exited = new Promise<ExitStatus>((resolve) => {
     child.once("exit", (exitCode, signal) => resolve({ exitCode, signal }));
