@@ -52,6 +52,7 @@ export async function* completionParts(
 ): AsyncGenerator<CompletionPart, void, undefined> {
   const state = newTranslateState(options.toolPrefix);
   let lastRetry: Extract<CliEvent, { type: "api_retry" }> | undefined;
+  let rateLimitResetsAt: number | null = null;
   while (true) {
     const next = await events.next();
     if (next.done === true) break;
@@ -61,6 +62,10 @@ export async function* completionParts(
       const error = retryError(event, options.policy);
       if (error !== null) throw error;
       yield { kind: "retrying", attempt: event.attempt, delayMs: event.retry_delay_ms };
+      continue;
+    }
+    if (event.type === "rate_limit") {
+      if (event.status === "rejected") rateLimitResetsAt = event.resetsAt;
       continue;
     }
     if (event.type === "result" && event.stop_reason === DEFERRED_UNAVAILABLE) continue;
@@ -85,7 +90,7 @@ export async function* completionParts(
       return;
     }
     if (event.type === "result") {
-      const error = resultError(event, lastRetry);
+      const error = resultError(event, lastRetry, rateLimitResetsAt);
       if (error !== null) throw error;
       if (options.structuredOutput) {
         const content =

@@ -75,6 +75,12 @@ export type CliEvent =
       error: string;
     }
   | ResultEvent
+  | {
+      /** `rate_limit_event`: `resetsAt` (Unix seconds) when the API sent its rate-limit headers. */
+      type: "rate_limit";
+      status: string;
+      resetsAt: number | null;
+    }
   | { type: "unknown"; raw: unknown };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -153,6 +159,14 @@ export function toEvent(raw: unknown): CliEvent {
           ...(isRecord(message.usage) ? { usage: toUsage(message.usage) } : {}),
         },
         parent_tool_use_id: parent,
+      };
+    }
+    case "rate_limit_event": {
+      const info = isRecord(raw.rate_limit_info) ? raw.rate_limit_info : {};
+      return {
+        type: "rate_limit",
+        status: String(info.status ?? ""),
+        resetsAt: typeof info.resetsAt === "number" ? info.resetsAt : null,
       };
     }
     case "result":

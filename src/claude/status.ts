@@ -87,14 +87,24 @@ export function errorForStatus(
 
 /**
  * The error a `result` event stands for, or null when the run succeeded.
- * `lastRetry` supplies a `Retry-After` for 429/529 when the CLI reported its delay.
+ * `lastRetry` supplies a `Retry-After` for 429/529 when the CLI reported its delay, and
+ * `rateLimitResetsAt` (Unix seconds, from a rejected `rate_limit_event`) one for a 429.
  */
-export function resultError(result: ResultEvent, lastRetry?: ApiRetryEvent): ProxyError | null {
+export function resultError(
+  result: ResultEvent,
+  lastRetry?: ApiRetryEvent,
+  rateLimitResetsAt?: number | null,
+  nowMs: number = Date.now(),
+): ProxyError | null {
   if (!result.is_error && result.subtype === "success") return null;
   const retryAfter =
     lastRetry !== undefined && lastRetry.retry_delay_ms > 0
       ? lastRetry.retry_delay_ms / 1000
-      : undefined;
+      : result.api_error_status === 429 &&
+          rateLimitResetsAt != null &&
+          rateLimitResetsAt * 1000 > nowMs
+        ? (rateLimitResetsAt * 1000 - nowMs) / 1000
+        : undefined;
   const status = result.api_error_status;
   if (status !== null)
     return errorForStatus(status, upstreamMessage(result.result, status), retryAfter);

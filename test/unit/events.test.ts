@@ -66,8 +66,11 @@ describe("parseLine over the recorded CLI output", () => {
     });
     expect(result?.total_cost_usd).toBeGreaterThan(0);
     expect(result?.num_turns).toBe(1);
-    // status and rate_limit_event lines are not used: they come out unknown
-    expect(ofType(events, "unknown").length).toBeGreaterThanOrEqual(2);
+    // the status line is not used: it comes out as unknown; rate_limit_event is classified.
+    expect(ofType(events, "unknown").length).toBeGreaterThanOrEqual(1);
+    expect(ofType(events, "rate_limit")).toEqual([
+      { type: "rate_limit", status: "allowed", resetsAt: null },
+    ]);
   });
 
   it("marks the CLI's own error message with the <synthetic> model", () => {

@@ -164,3 +164,23 @@ describe("retryError", () => {
     expect(retryError(retry(null), failFast)).toBeNull();
   });
 });
+
+describe("Retry-After of a 429 from the CLI's rate_limit_event", () => {
+  it("uses resetsAt (Unix seconds) of a rejected rate_limit_event when the CLI reports no delay", async () => {
+    const { parseLine } = await import("../../src/claude/events.ts");
+    const { resultError } = await import("../../src/claude/status.ts");
+    // The shape the CLI prints (its d7l() copies resetsAt from the API's unified rate-limit headers).
+    const event = parseLine(
+      '{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1800000120,"rateLimitType":"five_hour","isUsingOverage":false},"uuid":"u","session_id":"s"}',
+    );
+    expect(event).toEqual({ type: "rate_limit", status: "rejected", resetsAt: 1800000120 });
+    const result = parseLine(
+      '{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"API Error: 429 slow down","stop_reason":"stop_sequence","session_id":"s","usage":{},"total_cost_usd":0}',
+    );
+    if (result?.type !== "result") throw new Error("expected a result");
+    const error = resultError(result, undefined, 1800000120, 1800000000 * 1000);
+    expect(error?.status).toBe(429);
+    expect(error?.headers()).toEqual({ "Retry-After": "120" });
+    expect(resultError(result, undefined, null)?.headers()).toEqual({ "Retry-After": "30" });
+  });
+});
