@@ -53,134 +53,145 @@ export function chatRoutes(deps: AppDeps): Hono {
     const request = await readRequest(c);
     const model = resolveModel(request.model, deps.config);
     if (model === null) throw modelNotFound(request.model);
-    let run: LiveRun | null = continueRun(deps, request);
-    if (run === null) {
-      if (deps.lifecycle.draining) {
-        throw new ProxyError(503, "The proxy is shutting down", {
-          type: "server_error",
-          code: "shutting_down",
-        });
-      }
-      run = await openRun(deps, request, model, async () => {
-        // A run parked for tool results gives its slot up rather than make new requests wait.
-        if (deps.limiter.running >= deps.limiter.max) await deps.toolRuns.evictOldest();
-        let release: Release;
-        try {
-          release = await deps.limiter.acquire(c.req.raw.signal);
-        } catch (error) {
-          if (error instanceof ProxyError && error.status === 429)
-            deps.metrics.queueRejections.inc();
-          throw error;
-        }
-        // Shutdown began while this request waited for a slot (the slot of a run it stopped):
-        // a CLI started now would outlive the proxy.
+    const started = Date.now();
+    const id = completionId();
+    const created = now();
+
+    /** Opens (or continues) the run, waiting in the queue if needed. */
+    const prepare = async () => {
+      let run: LiveRun | null = continueRun(deps, request);
+      if (run === null) {
         if (deps.lifecycle.draining) {
-          release();
           throw new ProxyError(503, "The proxy is shutting down", {
             type: "server_error",
             code: "shutting_down",
           });
         }
-        return release;
-      });
-      deps.lifecycle.begin(run);
-    }
-    const live = run;
-    const started = Date.now();
-    const id = completionId();
-    const created = now();
+        run = await openRun(deps, request, model, async () => {
+          // A run parked for tool results gives its slot up rather than make new requests wait.
+          if (deps.limiter.running >= deps.limiter.max) await deps.toolRuns.evictOldest();
+          let release: Release;
+          try {
+            release = await deps.limiter.acquire(c.req.raw.signal);
+          } catch (error) {
+            if (error instanceof ProxyError && error.status === 429)
+              deps.metrics.queueRejections.inc();
+            throw error;
+          }
+          // Shutdown began while this request waited for a slot (the slot of a run it stopped):
+          // a CLI started now would outlive the proxy.
+          if (deps.lifecycle.draining) {
+            release();
+            throw new ProxyError(503, "The proxy is shutting down", {
+              type: "server_error",
+              code: "shutting_down",
+            });
+          }
+          return release;
+        });
+        deps.lifecycle.begin(run);
+      }
+      const live = run;
 
-    // One leg of the run: client disconnect and the request timeout stop it.
-    const clientGone = () =>
-      live.controller.abort(
-        new ProxyError(499, "The client closed the request", { code: "client_closed" }),
-      );
-    const clientSignal = c.req.raw.signal;
-    clientSignal.addEventListener("abort", clientGone, { once: true });
-    const timeoutMs = deps.config.requestTimeoutMs;
-    const timeout =
-      timeoutMs > 0
-        ? setTimeout(
-            () =>
-              live.controller.abort(
-                new ProxyError(504, `The request took longer than ${timeoutMs} ms`, {
-                  type: "timeout_error",
-                  code: "request_timeout",
-                }),
-              ),
-            timeoutMs,
-          )
-        : undefined;
-    const parts = completionParts(live.events, live.options);
-    let parked = false;
-    const finish = async (end: Extract<CompletionPart, { kind: "end" }> | null) => {
-      clearTimeout(timeout);
-      clientSignal.removeEventListener("abort", clientGone);
-      await parts.return(undefined);
-      if (
-        end !== null &&
-        end.result === null &&
-        live.bridge !== null &&
-        !live.controller.signal.aborted
-      ) {
-        parked = true;
-        live.waiting = true;
-        deps.toolRuns.park(
-          { ...live, bridge: live.bridge, toolCallIds: end.state.toolCalls.map((call) => call.id) },
-          deps.config.toolResultTimeoutMs,
+      // One leg of the run: client disconnect and the request timeout stop it.
+      const clientGone = () =>
+        live.controller.abort(
+          new ProxyError(499, "The client closed the request", { code: "client_closed" }),
         );
-        return;
-      }
-      await closeRun(deps, live);
-    };
-    const logDone = (status: number, usage?: CompletionUsage, error?: unknown, costUsd = 0) => {
-      if (error !== undefined && !(error instanceof ProxyError)) {
-        deps.log.error(
-          { requestId: c.get("requestId"), err: String(error), stack: (error as Error).stack },
-          "unexpected error in a chat completion",
-        );
-      }
-      const labels = { model, stream: String(request.stream === true), status: String(status) };
-      deps.metrics.chatCompletions.inc(labels);
-      if (usage !== undefined) {
-        deps.metrics.tokens.inc({ model, type: "prompt" }, usage.prompt_tokens);
-        deps.metrics.tokens.inc({ model, type: "completion" }, usage.completion_tokens);
-        deps.metrics.tokens.inc(
-          { model, type: "cached" },
-          usage.prompt_tokens_details.cached_tokens,
-        );
-        deps.usage
-          .record({
-            request_id: String(c.get("requestId") ?? id),
-            model,
-            prompt_tokens: usage.prompt_tokens,
-            completion_tokens: usage.completion_tokens,
-            cached_tokens: usage.prompt_tokens_details.cached_tokens,
-            cost_usd: costUsd,
-          })
-          .catch((writeError: unknown) =>
-            deps.log.warn({ err: String(writeError) }, "could not record usage"),
+      const clientSignal = c.req.raw.signal;
+      clientSignal.addEventListener("abort", clientGone, { once: true });
+      const timeoutMs = deps.config.requestTimeoutMs;
+      const timeout =
+        timeoutMs > 0
+          ? setTimeout(
+              () =>
+                live.controller.abort(
+                  new ProxyError(504, `The request took longer than ${timeoutMs} ms`, {
+                    type: "timeout_error",
+                    code: "request_timeout",
+                  }),
+                ),
+              timeoutMs,
+            )
+          : undefined;
+      const parts = completionParts(live.events, live.options);
+      let parked = false;
+      const finish = async (end: Extract<CompletionPart, { kind: "end" }> | null) => {
+        clearTimeout(timeout);
+        clientSignal.removeEventListener("abort", clientGone);
+        await parts.return(undefined);
+        if (
+          end !== null &&
+          end.result === null &&
+          live.bridge !== null &&
+          !live.controller.signal.aborted
+        ) {
+          parked = true;
+          live.waiting = true;
+          deps.toolRuns.park(
+            {
+              ...live,
+              bridge: live.bridge,
+              toolCallIds: end.state.toolCalls.map((call) => call.id),
+            },
+            deps.config.toolResultTimeoutMs,
           );
-      }
-      deps.log.info(
-        {
-          requestId: c.get("requestId"),
-          id,
-          model: request.model,
-          cliModel: model,
-          stream: request.stream === true,
-          status,
-          durationMs: Date.now() - started,
-          ...(parked ? { waitingForTools: true } : {}),
-          ...(usage === undefined
-            ? {}
-            : { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens }),
-        },
-        "chat completion",
-      );
+          return;
+        }
+        await closeRun(deps, live);
+      };
+      const logDone = (status: number, usage?: CompletionUsage, error?: unknown, costUsd = 0) => {
+        if (error !== undefined && !(error instanceof ProxyError)) {
+          deps.log.error(
+            { requestId: c.get("requestId"), err: String(error), stack: (error as Error).stack },
+            "unexpected error in a chat completion",
+          );
+        }
+        const labels = { model, stream: String(request.stream === true), status: String(status) };
+        deps.metrics.chatCompletions.inc(labels);
+        if (usage !== undefined) {
+          deps.metrics.tokens.inc({ model, type: "prompt" }, usage.prompt_tokens);
+          deps.metrics.tokens.inc({ model, type: "completion" }, usage.completion_tokens);
+          deps.metrics.tokens.inc(
+            { model, type: "cached" },
+            usage.prompt_tokens_details.cached_tokens,
+          );
+          deps.usage
+            .record({
+              request_id: String(c.get("requestId") ?? id),
+              model,
+              prompt_tokens: usage.prompt_tokens,
+              completion_tokens: usage.completion_tokens,
+              cached_tokens: usage.prompt_tokens_details.cached_tokens,
+              cost_usd: costUsd,
+            })
+            .catch((writeError: unknown) =>
+              deps.log.warn({ err: String(writeError) }, "could not record usage"),
+            );
+        }
+        deps.log.info(
+          {
+            requestId: c.get("requestId"),
+            id,
+            model: request.model,
+            cliModel: model,
+            stream: request.stream === true,
+            status,
+            durationMs: Date.now() - started,
+            ...(parked ? { waitingForTools: true } : {}),
+            ...(usage === undefined
+              ? {}
+              : { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens }),
+          },
+          "chat completion",
+        );
+      };
+
+      return { live, parts, finish, logDone };
     };
 
     if (request.stream !== true) {
+      const { parts, finish, logDone } = await prepare();
       let end: Extract<CompletionPart, { kind: "end" }> | null = null;
       try {
         const collected = await collect(parts, { id, created, model: request.model });
@@ -196,19 +207,40 @@ export function chatRoutes(deps: AppDeps): Hono {
       }
     }
 
-    // Streaming: wait for the first part so that errors before any output get a real status.
-    let first: IteratorResult<CompletionPart, void>;
-    try {
-      first = await parts.next();
-    } catch (error) {
-      await finish(null);
-      const proxyError = toProxyError(error);
-      logDone(proxyError.status, undefined, error);
-      throw proxyError;
+    // Streaming: wait for the first part so that errors before any output get a real status;
+    // but when that takes longer than the ping interval (a queue wait, a slow start), start the
+    // stream and keep it alive with comment pings — a later error then arrives as a frame.
+    const opening = (async () => {
+      const prepared = await prepare();
+      try {
+        return { ...prepared, first: await prepared.parts.next() };
+      } catch (error) {
+        await prepared.finish(null);
+        prepared.logDone(toProxyError(error).status, undefined, error);
+        throw error;
+      }
+    })();
+    let ready: Awaited<typeof opening> | null = null;
+    if (deps.config.ssePingMs > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waited = new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), deps.config.ssePingMs);
+      });
+      try {
+        ready = await Promise.race([opening, waited]);
+      } catch (error) {
+        throw toProxyError(error);
+      } finally {
+        clearTimeout(timer);
+      }
+    } else {
+      ready = await opening.catch((error: unknown) => {
+        throw toProxyError(error);
+      });
     }
+    if (ready === null) void opening.catch(() => {});
     const includeUsage = request.stream_options?.include_usage === true;
     return streamSSE(c, async (stream) => {
-      stream.onAbort(clientGone);
       const frame = (choices: ChatCompletionChunk["choices"], usage?: CompletionUsage) =>
         stream.writeSSE({
           data: JSON.stringify({
@@ -225,11 +257,35 @@ export function chatRoutes(deps: AppDeps): Hono {
         delta: ChoiceDelta,
         finishReason: ChatCompletionChunk["choices"][0]["finish_reason"] = null,
       ) => frame([{ index: 0, delta, finish_reason: finishReason, logprobs: null }]);
+      let opened = ready;
+      if (opened === null) {
+        // Still waiting for a slot or the CLI: the stream is open, keep it alive.
+        await chunk({ role: "assistant", content: "" });
+        try {
+          opened = await withPings(opening, deps.config.ssePingMs, () =>
+            stream.write(": ping\n\n"),
+          );
+        } catch (error) {
+          if (!stream.aborted) {
+            await stream.writeSSE({ data: JSON.stringify(toProxyError(error).toJSON()) });
+            await stream.writeSSE({ data: "[DONE]" });
+          }
+          return;
+        }
+      } else {
+        await chunk({ role: "assistant", content: "" });
+      }
+      const { live, parts, finish, logDone, first } = opened;
+      const clientGone = () =>
+        live.controller.abort(
+          new ProxyError(499, "The client closed the request", { code: "client_closed" }),
+        );
+      stream.onAbort(clientGone);
+      if (stream.aborted) clientGone();
       let status = 200;
       let failure: unknown;
       let end: Extract<CompletionPart, { kind: "end" }> | null = null;
       try {
-        await chunk({ role: "assistant", content: "" });
         let next = first;
         while (next.done !== true) {
           const part = next.value;
@@ -259,6 +315,31 @@ export function chatRoutes(deps: AppDeps): Hono {
   });
   return app;
 }
+
+/**
+ * Waits for `promise`, calling `ping` every `intervalMs` until it settles.
+ */
+async function withPings<T>(
+  promise: Promise<T>,
+  intervalMs: number,
+  ping: () => Promise<unknown>,
+): Promise<T> {
+  while (true) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tick = new Promise<typeof PING>((resolve) => {
+      timer = setTimeout(() => resolve(PING), intervalMs);
+    });
+    try {
+      const winner = await Promise.race([promise, tick]);
+      if (winner !== PING) return winner as T;
+    } finally {
+      clearTimeout(timer);
+    }
+    await ping();
+  }
+}
+
+const PING = Symbol("ping");
 
 /**
  * The next part; while none arrives, `ping` is called every `intervalMs` (SSE comments keep
