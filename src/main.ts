@@ -150,8 +150,12 @@ log.info(
 );
 
 let stopping = false;
+let firstSignalAt = 0;
+/** Repeats within this window are one signal (Ctrl-C reaches `npm` and `tsx`, which relay it). */
+const SIGNAL_ECHO_MS = 1000;
 runtime.onShutdownSignal(async (signal) => {
   if (stopping) {
+    if (Date.now() - firstSignalAt < SIGNAL_ECHO_MS) return;
     log.warn({ signal }, "second signal: exiting now");
     await lifecycle.stopAll(1000);
     await watchdog.stop();
@@ -159,6 +163,7 @@ runtime.onShutdownSignal(async (signal) => {
     runtime.exit(1);
   }
   stopping = true;
+  firstSignalAt = Date.now();
   lifecycle.draining = true;
   log.info(
     { signal, running: lifecycle.activeCount(), graceMs: config.shutdownGraceMs },
