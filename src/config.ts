@@ -258,7 +258,7 @@ export const SETTINGS = {
     env: "LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error", "silent"]),
     default: "info",
-    description: "Log level (debug also logs prompt sizes)",
+    description: "Log level: debug, info, warn, error or silent",
   }),
 } as const;
 
@@ -322,6 +322,12 @@ export function parseCommand(
         )
       : fromFlag !== undefined;
     if (Array.isArray(fromFlag) && !(s.schema instanceof z.ZodPipe)) fromFlag = fromFlag.at(-1);
+    const values = Array.isArray(fromFlag) ? fromFlag : [fromFlag];
+    if (flagGiven && !isBooleanSetting(key) && key !== "settingSources") {
+      if (values.some((v) => typeof v !== "string" || v.trim() === "")) {
+        throw new ConfigError(`--${s.flag} needs a value (see --help)`);
+      }
+    }
     const raw = flagGiven ? fromFlag : (env[s.env] ?? s.default);
     const parsed = s.schema.safeParse(raw);
     if (!parsed.success) {

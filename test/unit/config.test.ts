@@ -117,3 +117,18 @@ describe("helpText", () => {
     expect(text).toContain("--help");
   });
 });
+
+describe("flags given without a value", () => {
+  it("are refused instead of silently falling back (an empty --api-key would turn auth off)", () => {
+    expect(() => parseCommand(["--port"], {})).toThrow("--port needs a value");
+    expect(() => parseCommand(["--api-key"], {})).toThrow("--api-key needs a value");
+    expect(() => parseCommand(["--api-key", "k1", "--api-key", ""], {})).toThrow(
+      "--api-key needs a value",
+    );
+  });
+
+  it("except --setting-sources, whose empty value means no settings", () => {
+    const command = parseCommand(["--setting-sources", ""], {});
+    expect(command.kind === "serve" && command.config.settingSources).toBe("");
+  });
+});
