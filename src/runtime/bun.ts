@@ -1,6 +1,7 @@
 /** The {@link Runtime} for Bun: `Bun.spawn` and `Bun.serve`. */
 
 import process from "node:process";
+import { safeKill, spawnFailure } from "./child.ts";
 import { nodeFs } from "./fs.ts";
 import type { ExitStatus, Runtime, Serve, Spawn, Subprocess } from "./types.ts";
 
@@ -52,10 +53,6 @@ declare const Bun: {
   }): BunServer;
 };
 
-function errorCode(error: unknown): unknown {
-  return typeof error === "object" && error !== null && "code" in error ? error.code : undefined;
-}
-
 /** Wraps a FileSink in a web WritableStream; each write is flushed to the pipe. */
 function toWebWritable(sink: BunFileSink): WritableStream<Uint8Array> {
   return new WritableStream<Uint8Array>({
@@ -87,14 +84,7 @@ const spawn: Spawn = (command, args, options) => {
     });
   } catch (error) {
     // Bun throws "Executable not found in $PATH" (ENOENT) or EACCES synchronously.
-    const code = errorCode(error);
-    if (code === "ENOENT" || code === "EACCES") {
-      throw Object.assign(
-        new Error(`Cannot run ${command}: not found or not executable`, { cause: error }),
-        { code: "ENOENT" },
-      );
-    }
-    throw error;
+    throw spawnFailure(command, error);
   }
   let ended = false;
   const exited = child.exited.then(
@@ -110,14 +100,10 @@ const spawn: Spawn = (command, args, options) => {
     stdout: child.stdout,
     stderr: child.stderr,
     exited,
-    kill(signal) {
-      if (ended || child.exitCode !== null || child.signalCode !== null) return;
-      try {
-        child.kill(signal);
-      } catch {
-        // Already gone: kill is best effort by contract.
-      }
-    },
+    kill: safeKill(
+      () => ended || child.exitCode !== null || child.signalCode !== null,
+      (signal) => child.kill(signal),
+    ),
   };
   return subprocess;
 };

@@ -1,5 +1,6 @@
 /** The {@link Runtime} for Deno: `Deno.Command` and `Deno.serve`. */
 
+import { safeKill, spawnFailure } from "./child.ts";
 import { nodeFs } from "./fs.ts";
 import type { ExitStatus, Runtime, Serve, Spawn, Subprocess } from "./types.ts";
 
@@ -50,10 +51,6 @@ declare const Deno: {
 
 const platform = Deno.build.os === "windows" ? "win32" : Deno.build.os;
 
-function errorCode(error: unknown): unknown {
-  return typeof error === "object" && error !== null && "code" in error ? error.code : undefined;
-}
-
 const spawn: Spawn = (command, args, options) => {
   let child: DenoChildProcess;
   try {
@@ -70,14 +67,7 @@ const spawn: Spawn = (command, args, options) => {
     }).spawn();
   } catch (error) {
     // Deno throws Deno.errors.NotFound (code ENOENT) or PermissionDenied (code EACCES).
-    const code = errorCode(error);
-    if (code === "ENOENT" || code === "EACCES") {
-      throw Object.assign(
-        new Error(`Cannot run ${command}: not found or not executable`, { cause: error }),
-        { code: "ENOENT" },
-      );
-    }
-    throw error;
+    throw spawnFailure(command, error);
   }
   let ended = false;
   const exited = child.status.then(
@@ -97,14 +87,11 @@ const spawn: Spawn = (command, args, options) => {
     stdout: child.stdout,
     stderr: child.stderr,
     exited,
-    kill(signal) {
-      if (ended) return;
-      try {
-        child.kill(signal);
-      } catch {
-        // Deno throws "Child process has already terminated" once it has reaped the child.
-      }
-    },
+    // Deno throws "Child process has already terminated" once it has reaped the child.
+    kill: safeKill(
+      () => ended,
+      (signal) => child.kill(signal),
+    ),
   };
   return subprocess;
 };

@@ -7,6 +7,7 @@ import { statSync } from "node:fs";
 import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { errorCode } from "./child.ts";
 import type { Runtime } from "./types.ts";
 
 /** The file-system part of {@link Runtime}. */
@@ -14,10 +15,6 @@ export type RuntimeFs = Pick<
   Runtime,
   "tmpdir" | "mkdir" | "mkdtemp" | "writeFile" | "appendFile" | "readTextFile" | "remove" | "isFile"
 >;
-
-function errorCode(error: unknown): unknown {
-  return typeof error === "object" && error !== null && "code" in error ? error.code : undefined;
-}
 
 /** `node:fs` implementations of the {@link Runtime} file functions. */
 export const nodeFs: RuntimeFs = {

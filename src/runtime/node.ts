@@ -4,6 +4,7 @@ import { type ChildProcessByStdio, spawn as spawnChild } from "node:child_proces
 import process from "node:process";
 import { Readable, type Writable } from "node:stream";
 import { createAdaptorServer } from "@hono/node-server";
+import { safeKill } from "./child.ts";
 import { nodeFs } from "./fs.ts";
 import type { ExitStatus, Runtime, Serve, Server, Spawn, Subprocess } from "./types.ts";
 
@@ -66,14 +67,10 @@ const spawn: Spawn = (command, args, options) => {
     stdout: toWebReadable(child.stdout),
     stderr: toWebReadable(child.stderr),
     exited,
-    kill(signal) {
-      if (ended || child.exitCode !== null || child.signalCode !== null) return;
-      try {
-        child.kill(signal);
-      } catch {
-        // Already gone: kill is best effort by contract.
-      }
-    },
+    kill: safeKill(
+      () => ended || child.exitCode !== null || child.signalCode !== null,
+      (signal) => child.kill(signal),
+    ),
   };
   return subprocess;
 };
