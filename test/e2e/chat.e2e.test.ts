@@ -15,6 +15,7 @@ import {
   startFakeAnthropic,
 } from "../fixtures/fake-anthropic.ts";
 import {
+  apiError,
   claudeProcesses,
   type E2eDirs,
   killPids,
@@ -40,17 +41,6 @@ afterAll(async () => {
   await fake?.close();
   await dirs?.cleanup();
 });
-
-/** Catches the error a client call rejects with. */
-async function apiError(promise: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof OpenAI.APIError) return error;
-    throw error;
-  }
-  throw new Error("expected the request to fail");
-}
 
 /** Reads a whole stream, with the arrival time of each chunk. */
 async function readStream(

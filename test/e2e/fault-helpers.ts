@@ -4,22 +4,11 @@
  * a child process), raw SSE reading, proxy log lines and VmRSS. Linux only (they read /proc).
  */
 import { readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
-import OpenAI from "openai";
 import { claudeBin } from "../fixtures/claude-cli.ts";
 import { type ProxyProcess, sleep, tempLeftovers } from "./harness.ts";
 
-/** Catches the error a client call rejects with. */
-export async function apiError(
-  promise: Promise<unknown>,
-): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof OpenAI.APIError) return error;
-    throw error;
-  }
-  throw new Error("expected the request to fail");
-}
+/** Catches the error a client call rejects with (one definition, in harness.ts). */
+export { apiError } from "./harness.ts";
 
 interface Proc {
   pid: number;

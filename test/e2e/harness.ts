@@ -3,6 +3,7 @@
  * Deno or the compiled binary), finds the `claude` processes it left behind and the temp files
  * it did not remove. Linux only for the process checks (they read /proc).
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import {
   existsSync,
@@ -16,6 +17,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import OpenAI from "openai";
 import { SETTINGS } from "../../src/config.ts";
 import { claudeBin, cliEnv } from "../fixtures/claude-cli.ts";
 
@@ -405,4 +407,17 @@ export async function waitForNoLeftovers(dir: string, timeoutMs = 5_000): Promis
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms));
+}
+
+/** Catches the error a client call rejects with. */
+export async function apiError(
+  promise: Promise<unknown>,
+): Promise<InstanceType<typeof OpenAI.APIError>> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof OpenAI.APIError) return error;
+    throw error;
+  }
+  throw new Error("expected the request to fail");
 }

@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import type { ChatCompletionChunk, ChatCompletionMessage } from "openai/resources/chat/completions";
 
 /** A 1×1 PNG. */
@@ -17,18 +17,8 @@ export const PNG_BASE64 =
 /** A 1×1 GIF (served over http by {@link startImageServer}). */
 export const GIF_BASE64 = "R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
 
-/** Catches the error a client call rejects with. */
-export async function apiError(
-  promise: Promise<unknown>,
-): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof OpenAI.APIError) return error;
-    throw error;
-  }
-  throw new Error("expected the request to fail");
-}
+/** Catches the error a client call rejects with (one definition, in harness.ts). */
+export { apiError } from "./harness.ts";
 
 /** Reads a whole stream. */
 export async function readChunks(
