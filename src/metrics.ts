@@ -28,7 +28,7 @@ export interface Metrics {
   readonly httpRequests: Counter<HttpLabels>;
   /** `http_request_duration_seconds{method,route,status}`: time to the response's end, seconds. */
   readonly httpRequestDuration: Histogram<HttpLabels>;
-  /** `chat_completions_total{model,stream,status}`: chat completions by requested model, `stream` "true"|"false", HTTP status. */
+  /** `chat_completions_total{model,stream,status}`: chat completions by Claude model (the `--model` the CLI ran: `gpt-4o` counts as `sonnet`), `stream` "true"|"false", HTTP status. */
   readonly chatCompletions: Counter<"model" | "stream" | "status">;
   /** `tokens_total{model,type}`: tokens, `type` = prompt | completion | cached. */
   readonly tokens: Counter<"model" | "type">;
@@ -66,13 +66,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     chatCompletions: new Counter({
       name: "chat_completions_total",
-      help: "Chat completions, by requested model, streaming and HTTP status",
+      help: "Chat completions, by Claude model (as run by the CLI), streaming and HTTP status",
       labelNames: ["model", "stream", "status"],
       registers,
     }),
     tokens: new Counter({
       name: "tokens_total",
-      help: "Tokens used, by requested model and type (prompt, completion, cached)",
+      help: "Tokens used, by Claude model (as run by the CLI) and type (prompt, completion, cached)",
       labelNames: ["model", "type"],
       registers,
     }),

@@ -14,7 +14,7 @@ export interface UsageRecord {
   time: string;
   /** The completion's id (`chatcmpl-...`) or the request id. */
   request_id: string;
-  /** The model the client asked for. */
+  /** The Claude model the CLI ran (`--model`: an alias or a full id; `gpt-4o` is recorded as `sonnet`). */
   model: string;
   /** Input tokens, cached ones included. */
   prompt_tokens: number;
@@ -41,7 +41,7 @@ export interface UsageFigures {
 }
 
 /**
- * The body of `GET /v1/usage`: totals over every recorded completion, and per requested model.
+ * The body of `GET /v1/usage`: totals over every recorded completion, and per Claude model (as run by the CLI).
  * `since` is the time of the first record (ISO 8601), null while there is none.
  */
 export interface UsageTotals extends UsageFigures {
