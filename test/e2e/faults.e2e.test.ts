@@ -209,7 +209,9 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
     let proxy: ProxyProcess;
     let tmp: string;
     beforeAll(async () => {
-      proxy = await faultProxy("base", ["--kill-grace", "1000", "--sse-ping-interval", "300"]);
+      // Default ping interval: a stream whose start takes longer than the interval starts with
+      // pings, and its errors then come as frames (see the ping tests), not as HTTP statuses.
+      proxy = await faultProxy("base", ["--kill-grace", "1000"]);
       tmp = join(dirs.tmp, "base");
     });
 
@@ -403,8 +405,9 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
     });
 
     it("long silences in a stream get SSE comment pings (--sse-ping-interval 300)", async () => {
+      const pinging = await faultProxy("pings", ["--sse-ping-interval", "300"]);
       fake.script({ content: [{ type: "text", text: "slow words" }], chunkSize: 5, delayMs: 700 });
-      const response = await post(proxy, chatBody("pause between words", { stream: true }));
+      const response = await post(pinging, chatBody("pause between words", { stream: true }));
       const text = await new SseReader(response).rest();
       expect(text).toMatch(/^: ping$/m);
       expect(sseContent(text)).toBe("slow words");
