@@ -116,10 +116,14 @@ export function chatRoutes(deps: AppDeps): Hono {
           : undefined;
       const parts = completionParts(live.events, live.options);
       let parked = false;
+      /**
+       * Ends this leg: parks the run when it waits for tool results (synchronously, before the
+       * response goes out, so that the follow-up always finds it), else stops it. The returned
+       * promise settles once the CLI has exited; responses need not wait for it.
+       */
       const finish = async (end: Extract<CompletionPart, { kind: "end" }> | null) => {
         clearTimeout(timeout);
         clientSignal.removeEventListener("abort", clientGone);
-        await parts.return(undefined);
         if (
           end !== null &&
           end.result === null &&
@@ -136,8 +140,10 @@ export function chatRoutes(deps: AppDeps): Hono {
             },
             deps.config.toolResultTimeoutMs,
           );
+          await parts.return(undefined);
           return;
         }
+        await parts.return(undefined);
         await closeRun(deps, live);
       };
       const logDone = (status: number, usage?: CompletionUsage, error?: unknown, costUsd = 0) => {
@@ -196,7 +202,10 @@ export function chatRoutes(deps: AppDeps): Hono {
       try {
         const collected = await collect(parts, { id, created, model: request.model });
         end = collected.end;
-        await finish(end);
+        // The answer is complete: send it now; the CLI exits (and is reaped) in the background.
+        void finish(end).catch((error: unknown) =>
+          deps.log.warn({ err: String(error) }, "could not end a run cleanly"),
+        );
         logDone(200, collected.completion.usage, undefined, end.result?.total_cost_usd);
         return c.json(collected.completion);
       } catch (error) {
@@ -283,6 +292,7 @@ export function chatRoutes(deps: AppDeps): Hono {
       stream.onAbort(clientGone);
       if (stream.aborted) clientGone();
       let status = 200;
+      let doneSent = false;
       let failure: unknown;
       let end: Extract<CompletionPart, { kind: "end" }> | null = null;
       try {
@@ -295,6 +305,9 @@ export function chatRoutes(deps: AppDeps): Hono {
             end = part;
             await chunk({}, part.finishReason);
             if (includeUsage) await frame([], part.usage);
+            // The answer is complete: end it now, before the CLI has exited.
+            await stream.writeSSE({ data: "[DONE]" });
+            doneSent = true;
             break;
           }
           next = await nextWithPings(parts, deps.config.ssePingMs, () =>
@@ -307,10 +320,18 @@ export function chatRoutes(deps: AppDeps): Hono {
         failure = error;
         if (!stream.aborted) await stream.writeSSE({ data: JSON.stringify(proxyError.toJSON()) });
       } finally {
-        await finish(stream.aborted ? null : end);
+        const closing = finish(stream.aborted ? null : end);
+        // After [DONE] the body may end at once; the CLI exits in the background.
+        if (doneSent) {
+          void closing.catch((error: unknown) =>
+            deps.log.warn({ err: String(error) }, "could not end a run cleanly"),
+          );
+        } else {
+          await closing;
+        }
         logDone(status, end?.usage, failure, end?.result?.total_cost_usd);
       }
-      if (!stream.aborted) await stream.writeSSE({ data: "[DONE]" });
+      if (!stream.aborted && !doneSent) await stream.writeSSE({ data: "[DONE]" });
     });
   });
   return app;
