@@ -22,6 +22,11 @@ export class Lifecycle {
   /** Forgets a run (it has ended). */
   end(run: LiveRun): void {
     this.runs.delete(run);
+    this.checkIdle();
+  }
+
+  /** Wakes {@link waitIdle} callers when no run is active (also after a run parks). */
+  checkIdle(): void {
     if (this.activeCount() === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
   }
 

@@ -179,9 +179,19 @@ runtime.onShutdownSignal(async (signal) => {
     );
   await lifecycle.stopAll(config.killGraceMs + 2000);
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]);
-  await usage.flush();
-  await watchdog.stop();
-  await runtime.remove(baseDir);
+  let code = 0;
+  for (const [what, step] of [
+    ["flush usage", () => usage.flush()],
+    ["stop the watchdog", () => watchdog.stop()],
+    ["remove temp files", () => runtime.remove(baseDir)],
+  ] as const) {
+    try {
+      await step();
+    } catch (error) {
+      code = 1;
+      log.error({ err: String(error) }, `shutdown: could not ${what}`);
+    }
+  }
   log.info({}, "stopped");
-  runtime.exit(0);
+  runtime.exit(code);
 });

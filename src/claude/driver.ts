@@ -145,9 +145,9 @@ export async function* startRun(
     onProcess: (pid) => {
       if (pid !== null) {
         childPid = pid;
-        void context.processes?.track(pid);
+        void context.processes?.track(pid).catch(() => {});
       } else if (childPid !== null) {
-        void context.processes?.untrack(childPid);
+        void context.processes?.untrack(childPid).catch(() => {});
       }
       request.onProcess?.(pid);
     },

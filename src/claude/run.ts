@@ -160,7 +160,10 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
         yield event;
         return;
       }
+      // The idle clock measures the CLI, not a consumer that is slow to take the event.
+      clearTimeout(idleTimer);
       yield event;
+      armIdle();
     }
     if (signal.aborted) throw signal.reason;
     if (idleFired) {
@@ -175,6 +178,17 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
     }
     const status = await child.exited;
     await stderrDone;
+    if (signal.aborted) throw signal.reason;
+    if (idleFired) {
+      throw new ProxyError(
+        504,
+        `The claude CLI produced no output for ${options.idleTimeoutMs} ms`,
+        {
+          type: "timeout_error",
+          code: "cli_idle_timeout",
+        },
+      );
+    }
     const how = status.signal !== null ? `signal ${status.signal}` : `code ${status.exitCode}`;
     const tail = stderr.text.trim();
     throw new ProxyError(
@@ -212,5 +226,9 @@ function parseLineSafe(line: string, lineNumber: number): CliEvent | null {
 }
 
 async function removeAll(options: CliRunOptions): Promise<void> {
-  for (const path of options.tempPaths ?? []) await options.runtime.remove(path);
+  for (const path of options.tempPaths ?? []) {
+    await options.runtime.remove(path).catch(() => {
+      // Best effort: the watchdog or the next start-up's temp dir cleanup gets the rest.
+    });
+  }
 }

@@ -20,7 +20,7 @@ import type {
   ChoiceDelta,
   CompletionUsage,
 } from "../openai/types.ts";
-import type { LiveRun } from "../tools/registry.ts";
+import type { LiveRun, ParkedRun } from "../tools/registry.ts";
 import { modelNotFound } from "./models.ts";
 
 /** Reads and validates the JSON body. @throws ProxyError 400 for malformed JSON or a bad shape. */
@@ -74,6 +74,11 @@ export function chatRoutes(deps: AppDeps): Hono {
           try {
             release = await deps.limiter.acquire(c.req.raw.signal);
           } catch (error) {
+            if (!(error instanceof ProxyError) && c.req.raw.signal.aborted) {
+              throw new ProxyError(499, "The client closed the request while it was queued", {
+                code: "client_closed",
+              });
+            }
             if (error instanceof ProxyError && error.status === 429)
               deps.metrics.queueRejections.inc();
             throw error;
@@ -100,6 +105,7 @@ export function chatRoutes(deps: AppDeps): Hono {
         );
       const clientSignal = c.req.raw.signal;
       clientSignal.addEventListener("abort", clientGone, { once: true });
+      if (clientSignal.aborted) clientGone();
       const timeoutMs = deps.config.requestTimeoutMs;
       const timeout =
         timeoutMs > 0
@@ -128,18 +134,18 @@ export function chatRoutes(deps: AppDeps): Hono {
           end !== null &&
           end.result === null &&
           live.bridge !== null &&
-          !live.controller.signal.aborted
+          !live.controller.signal.aborted &&
+          !deps.lifecycle.draining
         ) {
           parked = true;
           live.waiting = true;
-          deps.toolRuns.park(
-            {
-              ...live,
-              bridge: live.bridge,
-              toolCallIds: end.state.toolCalls.map((call) => call.id),
-            },
-            deps.config.toolResultTimeoutMs,
-          );
+          // Park this very object: the lifecycle and the run's idle check hold it.
+          const parkedRun: ParkedRun = Object.assign(live, {
+            bridge: live.bridge,
+            toolCallIds: end.state.toolCalls.map((call) => call.id),
+          });
+          deps.toolRuns.park(parkedRun, deps.config.toolResultTimeoutMs);
+          deps.lifecycle.checkIdle();
           await parts.return(undefined);
           return;
         }
@@ -291,6 +297,13 @@ export function chatRoutes(deps: AppDeps): Hono {
         );
       stream.onAbort(clientGone);
       if (stream.aborted) clientGone();
+      // A run stopped (timeout, idle, shutdown) while this handler waits on a client that does
+      // not read: give the error frame a moment, then drop the stream so the run is cleaned up.
+      let stalled: ReturnType<typeof setTimeout> | undefined;
+      const onRunStopped = () => {
+        stalled = setTimeout(() => stream.abort(), 2000);
+      };
+      live.controller.signal.addEventListener("abort", onRunStopped, { once: true });
       let status = 200;
       let doneSent = false;
       let failure: unknown;
@@ -320,6 +333,8 @@ export function chatRoutes(deps: AppDeps): Hono {
         failure = error;
         if (!stream.aborted) await stream.writeSSE({ data: JSON.stringify(proxyError.toJSON()) });
       } finally {
+        clearTimeout(stalled);
+        live.controller.signal.removeEventListener("abort", onRunStopped);
         const closing = finish(stream.aborted ? null : end);
         // After [DONE] the body may end at once; the CLI exits in the background.
         if (doneSent) {
