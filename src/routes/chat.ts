@@ -57,6 +57,36 @@ export function chatRoutes(deps: AppDeps): Hono {
     const id = completionId();
     const created = now();
 
+    /** Logs and counts a request that failed before its run opened (queue, validation, CLI). */
+    const prepareFailed = (error: unknown): never => {
+      const proxyError = toProxyError(error);
+      if (!(error instanceof ProxyError)) {
+        deps.log.error(
+          { requestId: c.get("requestId"), err: String(error), stack: (error as Error).stack },
+          "unexpected error in a chat completion",
+        );
+      }
+      deps.metrics.chatCompletions.inc({
+        model,
+        stream: String(request.stream === true),
+        status: String(proxyError.status),
+      });
+      deps.log.info(
+        {
+          requestId: c.get("requestId"),
+          id,
+          model: request.model,
+          cliModel: model,
+          stream: request.stream === true,
+          status: proxyError.status,
+          code: proxyError.code,
+          durationMs: Date.now() - started,
+        },
+        "chat completion",
+      );
+      throw error;
+    };
+
     /** Opens (or continues) the run, waiting in the queue if needed. */
     const prepare = async () => {
       let run: LiveRun | null = continueRun(deps, request);
@@ -203,7 +233,7 @@ export function chatRoutes(deps: AppDeps): Hono {
     };
 
     if (request.stream !== true) {
-      const { parts, finish, logDone } = await prepare();
+      const { parts, finish, logDone } = await prepare().catch(prepareFailed);
       let end: Extract<CompletionPart, { kind: "end" }> | null = null;
       try {
         const collected = await collect(parts, { id, created, model: request.model });
@@ -226,7 +256,7 @@ export function chatRoutes(deps: AppDeps): Hono {
     // but when that takes longer than the ping interval (a queue wait, a slow start), start the
     // stream and keep it alive with comment pings — a later error then arrives as a frame.
     const opening = (async () => {
-      const prepared = await prepare();
+      const prepared = await prepare().catch(prepareFailed);
       try {
         return { ...prepared, first: await prepared.parts.next() };
       } catch (error) {
