@@ -165,17 +165,6 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
       yield event;
       armIdle();
     }
-    if (signal.aborted) throw signal.reason;
-    if (idleFired) {
-      throw new ProxyError(
-        504,
-        `The claude CLI produced no output for ${options.idleTimeoutMs} ms`,
-        {
-          type: "timeout_error",
-          code: "cli_idle_timeout",
-        },
-      );
-    }
     const status = await child.exited;
     await stderrDone;
     if (signal.aborted) throw signal.reason;
