@@ -336,6 +336,7 @@ export function chatRoutes(deps: AppDeps): Hono {
       live.controller.signal.addEventListener("abort", onRunStopped, { once: true });
       let status = 200;
       let doneSent = false;
+      let logged = false;
       let failure: unknown;
       let end: Extract<CompletionPart, { kind: "end" }> | null = null;
       try {
@@ -348,6 +349,9 @@ export function chatRoutes(deps: AppDeps): Hono {
             end = part;
             await chunk({}, part.finishReason);
             if (includeUsage) await frame([], part.usage);
+            // Logs, metrics and usage are up to date before the client sees the end.
+            logDone(200, part.usage, undefined, part.result?.total_cost_usd);
+            logged = true;
             // The answer is complete: end it now, before the CLI has exited.
             await stream.writeSSE({ data: "[DONE]" });
             doneSent = true;
@@ -374,7 +378,7 @@ export function chatRoutes(deps: AppDeps): Hono {
         } else {
           await closing;
         }
-        logDone(status, end?.usage, failure, end?.result?.total_cost_usd);
+        if (!logged) logDone(status, end?.usage, failure, end?.result?.total_cost_usd);
       }
       if (!stream.aborted && !doneSent) await stream.writeSSE({ data: "[DONE]" });
     });
