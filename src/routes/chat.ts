@@ -233,7 +233,7 @@ export function chatRoutes(deps: AppDeps): Hono {
     };
 
     if (request.stream !== true) {
-      const { parts, finish, logDone } = await prepare().catch(prepareFailed);
+      const { live, parts, finish, logDone } = await prepare().catch(prepareFailed);
       let end: Extract<CompletionPart, { kind: "end" }> | null = null;
       try {
         const collected = await collect(parts, { id, created, model: request.model });
@@ -244,7 +244,8 @@ export function chatRoutes(deps: AppDeps): Hono {
         );
         logDone(200, collected.completion.usage, undefined, end.result?.total_cost_usd);
         return c.json(collected.completion);
-      } catch (error) {
+      } catch (thrown) {
+        const error = stopReason(live, thrown);
         if (end === null) await finish(null);
         const proxyError = toProxyError(error);
         logDone(proxyError.status, undefined, error);
@@ -259,7 +260,8 @@ export function chatRoutes(deps: AppDeps): Hono {
       const prepared = await prepare().catch(prepareFailed);
       try {
         return { ...prepared, first: await prepared.parts.next() };
-      } catch (error) {
+      } catch (thrown) {
+        const error = stopReason(prepared.live, thrown);
         await prepared.finish(null);
         prepared.logDone(toProxyError(error).status, undefined, error);
         throw error;
@@ -361,7 +363,8 @@ export function chatRoutes(deps: AppDeps): Hono {
             stream.write(": ping\n\n"),
           );
         }
-      } catch (error) {
+      } catch (thrown) {
+        const error = stopReason(live, thrown);
         const proxyError = toProxyError(error);
         status = proxyError.status;
         failure = error;
@@ -432,6 +435,15 @@ async function nextWithPings<T>(
     if (winner !== "ping") return winner;
     await ping();
   }
+}
+
+/**
+ * Why a run failed: when it was stopped on purpose (client gone, timeout, shutdown), that reason,
+ * whatever symptom the stop caused first (a stopped run's events may simply end, which alone
+ * would read as "the CLI ended without a result").
+ */
+function stopReason(run: LiveRun, error: unknown): unknown {
+  return run.controller.signal.aborted ? run.controller.signal.reason : error;
 }
 
 /** Ends a run for good: stops the CLI if it still runs, removes its MCP bridge. */
