@@ -57,10 +57,21 @@ export function chatRoutes(deps: AppDeps): Hono {
     const id = completionId();
     const created = now();
 
-    /** Logs and counts a request that failed before its run opened (queue, validation, CLI). */
-    const prepareFailed = (error: unknown): never => {
-      const proxyError = toProxyError(error);
-      if (!(error instanceof ProxyError)) {
+    /**
+     * Logs one finished (or failed) chat completion and counts it: metrics, tokens and the usage
+     * store when there is usage; a stack trace for errors that are not ProxyErrors.
+     */
+    const logCompletion = (
+      status: number,
+      outcome: {
+        usage?: CompletionUsage | undefined;
+        error?: unknown;
+        costUsd?: number | undefined;
+        extra?: Record<string, unknown>;
+      } = {},
+    ) => {
+      const { usage, error } = outcome;
+      if (error !== undefined && !(error instanceof ProxyError)) {
         deps.log.error(
           { requestId: c.get("requestId"), err: String(error), stack: (error as Error).stack },
           "unexpected error in a chat completion",
@@ -69,8 +80,28 @@ export function chatRoutes(deps: AppDeps): Hono {
       deps.metrics.chatCompletions.inc({
         model,
         stream: String(request.stream === true),
-        status: String(proxyError.status),
+        status: String(status),
       });
+      if (usage !== undefined) {
+        deps.metrics.tokens.inc({ model, type: "prompt" }, usage.prompt_tokens);
+        deps.metrics.tokens.inc({ model, type: "completion" }, usage.completion_tokens);
+        deps.metrics.tokens.inc(
+          { model, type: "cached" },
+          usage.prompt_tokens_details.cached_tokens,
+        );
+        deps.usage
+          .record({
+            request_id: String(c.get("requestId") ?? id),
+            model,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            cached_tokens: usage.prompt_tokens_details.cached_tokens,
+            cost_usd: outcome.costUsd ?? 0,
+          })
+          .catch((writeError: unknown) =>
+            deps.log.warn({ err: String(writeError) }, "could not record usage"),
+          );
+      }
       deps.log.info(
         {
           requestId: c.get("requestId"),
@@ -78,12 +109,21 @@ export function chatRoutes(deps: AppDeps): Hono {
           model: request.model,
           cliModel: model,
           stream: request.stream === true,
-          status: proxyError.status,
-          code: proxyError.code,
+          status,
           durationMs: Date.now() - started,
+          ...outcome.extra,
+          ...(usage === undefined
+            ? {}
+            : { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens }),
         },
         "chat completion",
       );
+    };
+
+    /** Logs and counts a request that failed before its run opened (queue, validation, CLI). */
+    const prepareFailed = (error: unknown): never => {
+      const proxyError = toProxyError(error);
+      logCompletion(proxyError.status, { error, extra: { code: proxyError.code } });
       throw error;
     };
 
@@ -182,52 +222,13 @@ export function chatRoutes(deps: AppDeps): Hono {
         await parts.return(undefined);
         await closeRun(deps, live);
       };
-      const logDone = (status: number, usage?: CompletionUsage, error?: unknown, costUsd = 0) => {
-        if (error !== undefined && !(error instanceof ProxyError)) {
-          deps.log.error(
-            { requestId: c.get("requestId"), err: String(error), stack: (error as Error).stack },
-            "unexpected error in a chat completion",
-          );
-        }
-        const labels = { model, stream: String(request.stream === true), status: String(status) };
-        deps.metrics.chatCompletions.inc(labels);
-        if (usage !== undefined) {
-          deps.metrics.tokens.inc({ model, type: "prompt" }, usage.prompt_tokens);
-          deps.metrics.tokens.inc({ model, type: "completion" }, usage.completion_tokens);
-          deps.metrics.tokens.inc(
-            { model, type: "cached" },
-            usage.prompt_tokens_details.cached_tokens,
-          );
-          deps.usage
-            .record({
-              request_id: String(c.get("requestId") ?? id),
-              model,
-              prompt_tokens: usage.prompt_tokens,
-              completion_tokens: usage.completion_tokens,
-              cached_tokens: usage.prompt_tokens_details.cached_tokens,
-              cost_usd: costUsd,
-            })
-            .catch((writeError: unknown) =>
-              deps.log.warn({ err: String(writeError) }, "could not record usage"),
-            );
-        }
-        deps.log.info(
-          {
-            requestId: c.get("requestId"),
-            id,
-            model: request.model,
-            cliModel: model,
-            stream: request.stream === true,
-            status,
-            durationMs: Date.now() - started,
-            ...(parked ? { waitingForTools: true } : {}),
-            ...(usage === undefined
-              ? {}
-              : { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens }),
-          },
-          "chat completion",
-        );
-      };
+      const logDone = (status: number, usage?: CompletionUsage, error?: unknown, costUsd = 0) =>
+        logCompletion(status, {
+          usage,
+          error,
+          costUsd,
+          extra: parked ? { waitingForTools: true } : {},
+        });
 
       return { live, parts, finish, logDone };
     };
@@ -359,7 +360,7 @@ export function chatRoutes(deps: AppDeps): Hono {
             doneSent = true;
             break;
           }
-          next = await nextWithPings(parts, deps.config.ssePingMs, () =>
+          next = await withPings(parts.next(), deps.config.ssePingMs, () =>
             stream.write(": ping\n\n"),
           );
         }
@@ -390,13 +391,15 @@ export function chatRoutes(deps: AppDeps): Hono {
 }
 
 /**
- * Waits for `promise`, calling `ping` every `intervalMs` until it settles.
+ * Waits for `promise`, calling `ping` every `intervalMs` until it settles (SSE comments keep
+ * proxies and clients from timing out during long silences). 0 disables pings.
  */
 async function withPings<T>(
   promise: Promise<T>,
   intervalMs: number,
   ping: () => Promise<unknown>,
 ): Promise<T> {
+  if (intervalMs <= 0) return promise;
   while (true) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = new Promise<typeof PING>((resolve) => {
@@ -413,29 +416,6 @@ async function withPings<T>(
 }
 
 const PING = Symbol("ping");
-
-/**
- * The next part; while none arrives, `ping` is called every `intervalMs` (SSE comments keep
- * proxies and clients from timing out during long silences). 0 disables pings.
- */
-async function nextWithPings<T>(
-  parts: AsyncGenerator<T, void, undefined>,
-  intervalMs: number,
-  ping: () => Promise<unknown>,
-): Promise<IteratorResult<T, void>> {
-  const next = parts.next();
-  if (intervalMs <= 0) return next;
-  while (true) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const tick = new Promise<"ping">((resolve) => {
-      timer = setTimeout(() => resolve("ping"), intervalMs);
-    });
-    const winner = await Promise.race([next, tick]);
-    clearTimeout(timer);
-    if (winner !== "ping") return winner;
-    await ping();
-  }
-}
 
 /**
  * Why a run failed: when it was stopped on purpose (client gone, timeout, shutdown), that reason,
