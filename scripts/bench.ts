@@ -11,6 +11,8 @@
  */
 import { spawn } from "node:child_process";
 import OpenAI from "openai";
+import { buildArgs } from "../src/claude/argv.ts";
+import { userTurnLine } from "../src/claude/prompt.ts";
 import { type E2eRuntime, makeE2eDirs, proxyEnv, startProxy } from "../test/e2e/harness.ts";
 import { claudeBin, cliEnv } from "../test/fixtures/claude-cli.ts";
 import { startFakeAnthropic } from "../test/fixtures/fake-anthropic.ts";
@@ -49,31 +51,15 @@ async function direct(): Promise<{ ttft: number; total: number }> {
   const started = performance.now();
   const child = spawn(
     claudeBin(),
-    [
-      "-p",
-      "--input-format",
-      "stream-json",
-      "--output-format",
-      "stream-json",
-      "--verbose",
-      "--include-partial-messages",
-      "--model",
-      "sonnet",
-      "--setting-sources",
-      "",
-      "--no-session-persistence",
-      "--tools",
-      "",
-    ],
+    // The argv the proxy itself builds (without a system prompt file).
+    buildArgs({ model: "sonnet", systemPromptMode: "append", settingSources: "" }),
     {
       env: { ...cliEnv(fake.url, dirs.home), CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
       cwd: dirs.tmp,
       stdio: ["pipe", "pipe", "ignore"],
     },
   );
-  child.stdin.write(
-    `${JSON.stringify({ type: "user", message: { role: "user", content: [{ type: "text", text: "Say something" }] }, parent_tool_use_id: null, session_id: "" })}\n`,
-  );
+  child.stdin.write(userTurnLine([{ type: "text", text: "Say something" }]));
   let ttft = 0;
   let buffer = "";
   return new Promise((resolve, reject) => {
