@@ -37,9 +37,6 @@ export interface CompletionOptions {
   structuredOutput: boolean;
 }
 
-/** stop_reason of the extra `result` a resumed session with a deferred-tool marker prints first. */
-const DEFERRED_UNAVAILABLE = "tool_deferred_unavailable";
-
 /**
  * Turns a run's events into completion parts. The iterator is read with `next()` only and never
  * closed here: after an end part with `result: null` (client tool calls) the run lives on.
@@ -68,7 +65,6 @@ export async function* completionParts(
       if (event.status === "rejected") rateLimitResetsAt = event.resetsAt;
       continue;
     }
-    if (event.type === "result" && event.stop_reason === DEFERRED_UNAVAILABLE) continue;
     for (const delta of eventToDeltas(event, state)) {
       if (options.structuredOutput && delta.content !== undefined) continue;
       yield { kind: "delta", delta };

@@ -208,6 +208,14 @@ export const SETTINGS = {
     description:
       "How long a run that called client tools waits for the follow-up request with their results, ms (then it is stopped and a later request replays the history)",
   }),
+  resumeStartTimeoutMs: setting({
+    flag: "resume-start-timeout",
+    env: "RESUME_START_TIMEOUT_MS",
+    schema: ms,
+    default: "15000",
+    description:
+      "A run given earlier turns as native history that has not started answering after this long is stopped and run again with the turns as a transcript, ms; 0 disables",
+  }),
   imageFetch: setting({
     flag: "image-fetch",
     env: "IMAGE_FETCH",

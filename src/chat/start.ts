@@ -7,7 +7,12 @@ import { toEffort } from "../claude/argv.ts";
 import { type DriverContext, type RunRequest, startRun } from "../claude/driver.ts";
 import type { CliEvent } from "../claude/events.ts";
 import { buildPrompt, contentText, systemPromptOf } from "../claude/prompt.ts";
-import { type SessionPlan, splitTail, toAnthropicMessages } from "../claude/session.ts";
+import {
+  NO_RESULT_TEXT,
+  type SessionPlan,
+  splitTail,
+  toAnthropicMessages,
+} from "../claude/session.ts";
 import type { CompletionOptions } from "../completions.ts";
 import type { AppDeps } from "../deps.ts";
 import type { Release } from "../limiter.ts";
@@ -15,44 +20,81 @@ import { ProxyError } from "../openai/errors.ts";
 import { resolveImages } from "../openai/images.ts";
 import type { ChatCompletionRequest } from "../openai/schema.ts";
 import { CLIENT_TOOL_PREFIX, ToolBridge } from "../tools/bridge.ts";
-import type { LiveRun, ParkedRun } from "../tools/registry.ts";
+import type { IssuedToolCall, LiveRun, ParkedRun } from "../tools/registry.ts";
 
 /** Largest `--json-schema` accepted on the command line, bytes (Windows caps a command line at ~32 KB). */
 export const MAX_JSON_SCHEMA_BYTES = 16 * 1024;
 
-/** The tool messages at the end of the conversation: `[tool_call_id, content]`. */
-export function trailingToolResults(
-  request: ChatCompletionRequest,
-): Array<{ id: string; content: string }> {
-  const results: Array<{ id: string; content: string }> = [];
-  for (let i = request.messages.length - 1; i >= 0; i--) {
-    const message = request.messages[i];
-    if (message?.role !== "tool") break;
-    results.unshift({ id: message.tool_call_id, content: contentText(message.content) });
+/** What a follow-up request says about the tool calls of the assistant message it ends with. */
+export interface ToolFollowUp {
+  /** The calls of the last assistant message, as the client echoes them back. */
+  calls: IssuedToolCall[];
+  /** The `tool` messages after it, in order: `[tool_call_id, content]`. */
+  results: Array<{ id: string; content: string }>;
+  /** True when a user message with content comes after it too (OpenClaw adds one). */
+  userAfter: boolean;
+}
+
+/**
+ * The tool calls of the conversation's last assistant message and what answers them, or null
+ * when that message made no calls or no `tool` message follows it.
+ */
+export function toolFollowUp(request: ChatCompletionRequest): ToolFollowUp | null {
+  const messages = request.messages;
+  let index = messages.length - 1;
+  while (index >= 0 && messages[index]?.role !== "assistant") index--;
+  const assistant = messages[index];
+  if (assistant?.role !== "assistant" || (assistant.tool_calls ?? []).length === 0) return null;
+  const results: ToolFollowUp["results"] = [];
+  let userAfter = false;
+  for (const message of messages.slice(index + 1)) {
+    if (message.role === "tool") {
+      results.push({ id: message.tool_call_id, content: contentText(message.content) });
+    } else if (message.role === "user" && contentText(message.content).trim() !== "") {
+      userAfter = true;
+    } else if (message.role === "user" && Array.isArray(message.content)) {
+      userAfter ||= message.content.length > 0;
+    }
   }
-  return results;
+  if (results.length === 0) return null;
+  const calls = (assistant.tool_calls ?? []).map((call) => ({
+    id: call.id,
+    name: call.function.name,
+    arguments: call.function.arguments,
+  }));
+  return { calls, results, userAfter };
 }
 
 /**
  * The live run waiting for the tool results at the end of `request`, with those results
- * handed to its MCP calls; null when no such run is alive (the request is then replayed).
+ * handed to its MCP calls; null when no such run is alive, or when the follow-up also carries
+ * a user message (a parked run can only take tool results: that run is stopped and the request
+ * replayed with every turn). Calls are paired by id, by id as sanitisers rewrite it, or by
+ * name and arguments ({@link pairToolCalls}); calls left unanswered get an error result.
  */
-export function continueRun(deps: AppDeps, request: ChatCompletionRequest): ParkedRun | null {
-  const results = trailingToolResults(request);
-  if (results.length === 0) return null;
-  const run = deps.toolRuns.take(results.map((r) => r.id));
-  if (run === null) return null;
-  const answered = new Set<string>();
-  for (const result of results) {
-    run.bridge.resolve(result.id, { content: result.content, isError: false });
-    answered.add(result.id);
+export async function continueRun(
+  deps: AppDeps,
+  request: ChatCompletionRequest,
+): Promise<ParkedRun | null> {
+  const followUp = toolFollowUp(request);
+  if (followUp === null) return null;
+  const taken = deps.toolRuns.take(followUp.calls);
+  if (taken === null) return null;
+  const { run, ids } = taken;
+  if (followUp.userAfter) {
+    await deps.toolRuns.stop(run);
+    return null;
   }
-  for (const id of run.toolCallIds) {
-    if (!answered.has(id)) {
-      run.bridge.resolve(id, {
-        content: "The client returned no result for this tool call",
-        isError: true,
-      });
+  const answered = new Set<string>();
+  for (const result of followUp.results) {
+    const id = ids.get(result.id);
+    if (id === undefined || answered.has(id)) continue;
+    run.bridge.resolve(id, { content: result.content, isError: false });
+    answered.add(id);
+  }
+  for (const call of run.toolCalls) {
+    if (!answered.has(call.id)) {
+      run.bridge.resolve(call.id, { content: NO_RESULT_TEXT, isError: true });
     }
   }
   run.waiting = false;
@@ -98,7 +140,8 @@ export function jsonSchemaFor(request: ChatCompletionRequest): string | undefine
   return text;
 }
 
-let transcriptFallbackLogged = false;
+/** Reasons for a transcript fallback already logged (once each per process). */
+const transcriptFallbackLogged = new Set<"slow" | "rejected">();
 
 /**
  * Starts a new run for `request`.
@@ -178,73 +221,112 @@ export async function openRun(
     cliVersion: (deps.claude.version ?? "").split(" ")[0] ?? "",
     ...(deps.watchdog === null ? {} : { processes: deps.watchdog }),
   };
+  // The CLI's own MCP limits always outlast the proxy's wait for tool results.
+  const toolCallTimeoutMs = deps.config.toolResultTimeoutMs + 60_000;
   const base: Omit<RunRequest, "session"> = {
     model,
     effort: toEffort(request.reasoning_effort),
     systemPrompt,
     maxOutputTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
-    mcpConfig: bridge === null ? undefined : bridge.mcpConfig(deps.baseUrl()),
-    toolCallTimeoutMs: deps.config.toolResultTimeoutMs + 60_000,
+    mcpConfig: bridge === null ? undefined : bridge.mcpConfig(deps.baseUrl(), toolCallTimeoutMs),
+    toolCallTimeoutMs,
     jsonSchema,
     signal: controller.signal,
     isWaiting: () => run.waiting,
   };
   if (bridge !== null) deps.toolRuns.register(bridge);
-  const native = startRun(context, { ...base, session });
-  run.events =
-    session.history.length === 0
-      ? native
-      : withTranscriptFallback(
-          native,
-          () => {
-            const plan = buildPrompt(request.messages, images);
-            const fallback: SessionPlan = { history: [], turn: plan.turn, deferredToolUseId: null };
-            return startRun(context, { ...base, session: fallback });
-          },
-          deps,
-        );
+  if (session.history.length === 0) {
+    run.events = startRun(context, { ...base, session });
+  } else {
+    // The resumed run has a stop of its own: a CLI that does not start answering is replaced.
+    const resumeStop = new AbortController();
+    const native = startRun(context, {
+      ...base,
+      session,
+      signal: AbortSignal.any([controller.signal, resumeStop.signal]),
+    });
+    run.events = withTranscriptFallback(
+      native,
+      () => {
+        const plan = buildPrompt(request.messages, images);
+        const fallback: SessionPlan = { history: [], turn: plan.turn, pending: null };
+        return startRun(context, { ...base, session: fallback });
+      },
+      deps,
+      resumeStop,
+      deps.config.resumeStartTimeoutMs,
+    );
+  }
   return run;
 }
 
 /**
- * Runs `primary` (native history from a session file); when the CLI rejects it (exits or
- * fails before any API output), runs `fallback` (the delimited transcript) instead and logs
- * it once.
+ * Whether an event shows that the CLI started answering: the upstream request is under way
+ * (`system`/`status` "requesting", a retry) or its answer is arriving.
+ */
+function startedAnswering(event: CliEvent): boolean {
+  if (event.type === "unknown") {
+    const raw = event.raw as { type?: unknown; subtype?: unknown; status?: unknown };
+    return raw?.type === "system" && raw.subtype === "status" && raw.status === "requesting";
+  }
+  return (
+    event.type === "stream_event" ||
+    event.type === "api_retry" ||
+    event.type === "assistant" ||
+    event.type === "rate_limit"
+  );
+}
+
+/**
+ * Runs `primary` (native history from a session file and stdin); when the CLI rejects it (exits
+ * or fails before starting to answer) or does not start answering within `startTimeoutMs`
+ * (0: no limit), stops it (`stop` aborts its process) and runs `fallback` (the delimited
+ * transcript) instead, logging why once per reason.
  */
 async function* withTranscriptFallback(
   primary: AsyncGenerator<CliEvent, void, undefined>,
   fallback: () => AsyncGenerator<CliEvent, void, undefined>,
   deps: AppDeps,
+  stop: AbortController,
+  startTimeoutMs: number,
 ): AsyncGenerator<CliEvent, void, undefined> {
-  let sawOutput = false;
+  let started = false;
+  const slow = new ProxyError(
+    504,
+    `The claude CLI did not start answering a resumed session within ${startTimeoutMs} ms`,
+    { code: "resume_start_timeout" },
+  );
+  const timer = startTimeoutMs > 0 ? setTimeout(() => stop.abort(slow), startTimeoutMs) : undefined;
   try {
     while (true) {
       const next = await primary.next();
       if (next.done === true) return;
       const event = next.value;
-      if (event.type === "stream_event" || event.type === "api_retry") sawOutput = true;
-      if (
-        !sawOutput &&
-        event.type === "result" &&
-        event.is_error &&
-        event.api_error_status === null &&
-        event.stop_reason !== "tool_deferred_unavailable"
-      ) {
+      if (!started && startedAnswering(event)) {
+        started = true;
+        clearTimeout(timer);
+      }
+      if (!started && event.type === "result") {
         throw new ProxyError(502, event.result ?? "resume failed", { code: "cli_error" });
       }
       yield event;
     }
-  } catch (error) {
+  } catch (thrown) {
+    const error = stop.signal.aborted ? stop.signal.reason : thrown;
     const code = error instanceof ProxyError ? error.code : null;
-    if (sawOutput || (code !== "cli_exited" && code !== "cli_error")) throw error;
-    if (!transcriptFallbackLogged) {
-      transcriptFallbackLogged = true;
+    if (started || (code !== "cli_exited" && code !== "cli_error" && error !== slow)) throw error;
+    const reason = error === slow ? "slow" : "rejected";
+    if (!transcriptFallbackLogged.has(reason)) {
+      transcriptFallbackLogged.add(reason);
       deps.log.warn(
         { error: (error as Error).message },
-        "The claude CLI rejected a resumed session: sending earlier turns as a transcript instead",
+        reason === "slow"
+          ? "The claude CLI did not start answering a resumed session: sending earlier turns as a transcript instead"
+          : "The claude CLI rejected a resumed session: sending earlier turns as a transcript instead",
       );
     }
   } finally {
+    clearTimeout(timer);
     await primary.return(undefined);
   }
   yield* fallback();

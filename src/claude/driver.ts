@@ -8,7 +8,7 @@ import { buildArgs, type Effort } from "./argv.ts";
 import type { CliEvent } from "./events.ts";
 import { userTurnLine } from "./prompt.ts";
 import { runCli } from "./run.ts";
-import { type AnthropicBlock, type SessionPlan, sessionFile } from "./session.ts";
+import { type SessionPlan, sessionFile, stdinLines } from "./session.ts";
 
 /** Settings and resources shared by every run. */
 export interface DriverContext {
@@ -45,7 +45,7 @@ export interface RunRequest {
   maxOutputTokens?: number | undefined;
   /** `--mcp-config` JSON for client tools. */
   mcpConfig?: string | undefined;
-  /** ms the CLI waits on one MCP `tools/call` (`MCP_TOOL_TIMEOUT`). */
+  /** ms the CLI waits on one MCP `tools/call` (`MCP_TOOL_TIMEOUT`, `CLAUDE_CODE_MCP_TOOL_IDLE_TIMEOUT`). */
   toolCallTimeoutMs?: number | undefined;
   /** `--json-schema` text. */
   jsonSchema?: string | undefined;
@@ -60,7 +60,8 @@ const ALWAYS_DROPPED_ENV = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"];
 
 /**
  * The child's environment: ours minus the nested-session guard (and `drop`), plus
- * `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1` (DESIGN.md "Auth and environment").
+ * `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1` (DESIGN.md "Auth and environment") and
+ * `ENABLE_TOOL_SEARCH=false`.
  */
 export function childEnv(
   base: Record<string, string>,
@@ -70,12 +71,10 @@ export function childEnv(
   const env: Record<string, string> = { ...base, ...extra };
   for (const name of [...ALWAYS_DROPPED_ENV, ...drop]) delete env[name];
   env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = "1";
+  // Client tools are offered to the model directly, not behind the CLI's tool search
+  // (2.1.3xx adds a `DeferredToolPlaceholder` tool otherwise; documented settings variable).
+  env.ENABLE_TOOL_SEARCH = "false";
   return env;
-}
-
-/** The stdin line for a final user turn (stream-json input). */
-function stdinFor(turn: readonly AnthropicBlock[]): string {
-  return userTurnLine(turn);
 }
 
 /**
@@ -127,14 +126,19 @@ export async function* startRun(
   const env = childEnv(runtime.env(), context.env, context.dropEnv);
   if (request.maxOutputTokens !== undefined)
     env.CLAUDE_CODE_MAX_OUTPUT_TOKENS = String(request.maxOutputTokens);
-  if (request.toolCallTimeoutMs !== undefined)
+  if (request.toolCallTimeoutMs !== undefined) {
+    // Both of the CLI's MCP clocks (the hard per-call limit and, from 2.1.3xx, the idle limit
+    // that answers the model with "sent no response or progress for 300s") outlast the
+    // proxy's own wait: the proxy stops a parked run before either can fire.
     env.MCP_TOOL_TIMEOUT = String(request.toolCallTimeoutMs);
+    env.CLAUDE_CODE_MCP_TOOL_IDLE_TIMEOUT = String(request.toolCallTimeoutMs);
+  }
   let childPid: number | null = null;
   yield* runCli({
     runtime,
     claudePath: context.claudePath,
     args: [...(context.claudeArgs ?? []), ...args],
-    stdin: stdinFor(request.session.turn),
+    stdin: stdinLines(request.session, userTurnLine),
     cwd: context.workDir,
     env,
     signal: request.signal,

@@ -152,8 +152,7 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
       armIdle();
       const event = parseLineSafe(line, lineNumber);
       if (event === null) continue;
-      // A resumed session with a deferred-tool marker prints one extra result first (session.ts).
-      if (event.type === "result" && event.stop_reason !== "tool_deferred_unavailable") {
+      if (event.type === "result") {
         sawResult = true;
         closeStdin();
         clearTimeout(idleTimer);

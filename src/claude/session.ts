@@ -1,14 +1,22 @@
 /**
- * OpenAI `messages` as native Messages API turns (pure), and the session file that carries
- * them to the CLI. DESIGN.md "Facts about the CLI": a session file the proxy writes can be
- * resumed (`--resume <path>`), and the API then receives its turns as real messages. On load
- * the CLI repairs an unfinished tail: an assistant tool_use without a tool_result is dropped,
- * a final user message gets "No response requested." after it. So the history handed over
- * ends with an assistant turn, and the final user turn (text, images or tool results) goes to
- * stdin. When that turn holds tool results, a `hook_deferred_tool` attachment naming one of
- * the pending tool_use ids keeps the CLI from dropping the tool_use turn (verified against
- * 2.1.197: the CLI then prints an extra `result` with stop_reason "tool_deferred_unavailable"
- * before answering, which the driver skips).
+ * OpenAI `messages` as native Messages API turns (pure), and what carries them to the CLI.
+ * DESIGN.md "Facts about the CLI": a session file the proxy writes can be resumed
+ * (`--resume <path>`), and the API then receives its turns as real messages. On load the CLI
+ * repairs an unfinished tail (verified on 2.1.221 and 2.1.332): an assistant tool_use without a
+ * tool_result gets "[Tool call interrupted ...]" results and "No response requested.", a
+ * trailing user message gets "No response requested." after it. So the history in the file ends
+ * with a complete assistant turn and the final user turn goes to stdin.
+ *
+ * When that final turn answers tool calls (a replay: no parked run holds them), the assistant
+ * turn that made the calls is split: its other blocks end the session file, its tool_use blocks
+ * go to stdin as an `assistant` stream-json line with the same message id, right before the
+ * user line. The CLI appends an `assistant` line to the conversation as it reads it and sends
+ * consecutive assistant entries with one message id as one API message (the way it stores
+ * streamed blocks itself), so the API receives [..., assistant(text, tool_use×N),
+ * user(tool_result×N, text)] exactly, on every supported release. Claude Code's documented
+ * deferral (a PreToolUse hook answering `permissionDecision: "defer"`, then `--resume`) does not
+ * fit here: it takes one call per turn ("defer is solo-only"), and the resumed run answers on
+ * its own with "Continue from where you left off." before any stdin turn.
  */
 import { type ChatCompletionMessageParam, exceedsJsonDepth } from "../openai/schema.ts";
 import { contentText } from "./prompt.ts";
@@ -44,15 +52,34 @@ export interface ConversationOptions {
   images: ReadonlyMap<string, ResolvedImage>;
 }
 
+/** The tool calls the final user turn answers, sent to stdin ahead of it (see the file doc). */
+export interface PendingToolUses {
+  /** The message id shared by the session file's last assistant entry and the stdin line. */
+  messageId: string;
+  /** The tool_use blocks taken out of the history's last assistant turn. */
+  blocks: Array<Extract<AnthropicBlock, { type: "tool_use" }>>;
+}
+
 /** The stream-json stdin turn and the history before it. */
 export interface SessionPlan {
-  /** Complete turns before the final user turn; ends with an assistant turn, or is empty. */
+  /**
+   * Complete turns before the final user turn; ends with an assistant turn, or is empty. With
+   * `pending`, the last assistant turn holds only the blocks that are not tool calls.
+   */
   history: AnthropicMessage[];
   /** Content of the final user turn (stdin). */
   turn: AnthropicBlock[];
-  /** A tool_use id answered in `turn`, for the deferred-tool marker; null without tool results. */
-  deferredToolUseId: string | null;
+  /** The tool calls `turn` answers (replay), or null. */
+  pending: PendingToolUses | null;
 }
+
+/** The id of the history's assistant message at `index` in session files. */
+export function historyMessageId(index: number): string {
+  return `msg_proxy_${index}`;
+}
+
+/** The tool_result text sent for a call the client did not answer. */
+export const NO_RESULT_TEXT = "The client returned no result for this tool call";
 
 type Message = ChatCompletionMessageParam;
 
@@ -156,7 +183,11 @@ export function toAnthropicMessages(
 }
 
 /**
- * Splits a conversation into the history and the final user turn.
+ * Splits a conversation into the history and the final user turn. When that turn holds tool
+ * results, the calls they answer move from the history's last assistant turn to `pending`;
+ * a call the client left unanswered gets an error result ({@link NO_RESULT_TEXT}), and a result
+ * for a call that turn did not make becomes text (the API refuses a tool_result without its
+ * tool_use).
  * @returns null when there is nothing to answer (no user content at all).
  */
 export function splitTail(conversation: readonly AnthropicMessage[]): SessionPlan | null {
@@ -174,13 +205,45 @@ export function splitTail(conversation: readonly AnthropicMessage[]): SessionPla
   if (history[0]?.role === "assistant") {
     history.unshift({ role: "user", content: [{ type: "text", text: "(conversation start)" }] });
   }
-  const result = turn.find((b) => b.type === "tool_result");
+  const results = turn.filter((b) => b.type === "tool_result");
+  const caller = history.at(-1);
+  const uses = (caller?.content ?? []).filter(
+    (b): b is Extract<AnthropicBlock, { type: "tool_use" }> => b.type === "tool_use",
+  );
+  if (results.length === 0 || caller === undefined || uses.length === 0) {
+    return { history, turn: results.length === 0 ? turn : resultsAsText(turn), pending: null };
+  }
+  const called = new Set(uses.map((u) => u.id));
+  const answered = new Set(results.map((r) => r.tool_use_id));
+  const missing: AnthropicBlock[] = uses
+    .filter((u) => !answered.has(u.id))
+    .map((u) => ({
+      type: "tool_result",
+      tool_use_id: u.id,
+      content: NO_RESULT_TEXT,
+      is_error: true,
+    }));
+  const kept = turn.filter((b) => b.type !== "tool_result" || called.has(b.tool_use_id));
+  const orphans = resultsAsText(
+    turn.filter((b) => b.type === "tool_result" && !called.has(b.tool_use_id)),
+  );
+  const ownResults = kept.filter((b) => b.type === "tool_result");
+  turn = [...ownResults, ...missing, ...orphans, ...kept.filter((b) => b.type !== "tool_result")];
+  caller.content = caller.content.filter((b) => b.type !== "tool_use");
   return {
     history,
     turn,
-    deferredToolUseId:
-      result?.type === "tool_result" && history.length > 0 ? result.tool_use_id : null,
+    pending: { messageId: historyMessageId(history.length - 1), blocks: uses },
   };
+}
+
+/** Tool results as text blocks (for results without a matching call). */
+function resultsAsText(blocks: readonly AnthropicBlock[]): AnthropicBlock[] {
+  return blocks.map((b) =>
+    b.type === "tool_result"
+      ? { type: "text", text: `[Result of tool call ${b.tool_use_id}]\n${b.content}` }
+      : b,
+  );
 }
 
 /** Where and when the session file is written. */
@@ -198,8 +261,7 @@ export interface SessionFileOptions {
 
 /**
  * The JSONL session file for `--resume <path>`: one `{"type":"user"|"assistant", "uuid",
- * "parentUuid", "sessionId", "cwd", "message"}` object per turn (DESIGN.md sessions), plus the
- * deferred-tool marker when the stdin turn answers tool calls.
+ * "parentUuid", "sessionId", "cwd", "message"}` object per turn (DESIGN.md sessions).
  */
 export function sessionFile(plan: SessionPlan, options: SessionFileOptions): string {
   const uuid = options.uuid ?? (() => crypto.randomUUID());
@@ -219,14 +281,16 @@ export function sessionFile(plan: SessionPlan, options: SessionFileOptions): str
       message.role === "user"
         ? { role: "user", content: message.content }
         : {
-            id: `msg_proxy_${index}`,
+            id: historyMessageId(index),
             type: "message",
             role: "assistant",
             model: "claude-openai-proxy-history",
             content: message.content,
-            stop_reason: message.content.some((b) => b.type === "tool_use")
-              ? "tool_use"
-              : "end_turn",
+            stop_reason:
+              message.content.some((b) => b.type === "tool_use") ||
+              (plan.pending !== null && index === plan.history.length - 1)
+                ? "tool_use"
+                : "end_turn",
             stop_sequence: null,
             usage: { input_tokens: 0, output_tokens: 0 },
           };
@@ -235,25 +299,33 @@ export function sessionFile(plan: SessionPlan, options: SessionFileOptions): str
     );
     parentUuid = id;
   });
-  if (plan.deferredToolUseId !== null) {
-    lines.push(
-      JSON.stringify({
-        type: "attachment",
-        uuid: uuid(),
-        parentUuid,
-        ...base,
-        attachment: {
-          type: "hook_deferred_tool",
-          toolUseID: plan.deferredToolUseId,
-          // A name no run offers: the CLI reports the deferred tool unavailable and moves on.
-          toolName: "claude_openai_proxy_replay",
-          toolInput: {},
-          hookName: "PreToolUse",
-          hookEvent: "PreToolUse",
-          permissionMode: "default",
-        },
-      }),
-    );
-  }
   return `${lines.join("\n")}\n`;
+}
+
+/**
+ * The stdin of a run: with pending tool calls, the `assistant` stream-json line holding them
+ * (same message id as the file's last assistant entry), then the user turn line.
+ */
+export function stdinLines(
+  plan: SessionPlan,
+  userLine: (turn: readonly AnthropicBlock[]) => string,
+): string {
+  const user = userLine(plan.turn);
+  if (plan.pending === null) return user;
+  const assistant = JSON.stringify({
+    type: "assistant",
+    message: {
+      id: plan.pending.messageId,
+      type: "message",
+      role: "assistant",
+      model: "claude-openai-proxy-history",
+      content: plan.pending.blocks,
+      stop_reason: "tool_use",
+      stop_sequence: null,
+      usage: { input_tokens: 0, output_tokens: 0 },
+    },
+    parent_tool_use_id: null,
+    session_id: "",
+  });
+  return `${assistant}\n${user}`;
 }

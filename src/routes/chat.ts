@@ -129,7 +129,7 @@ export function chatRoutes(deps: AppDeps): Hono {
 
     /** Opens (or continues) the run, waiting in the queue if needed. */
     const prepare = async () => {
-      let run: LiveRun | null = continueRun(deps, request);
+      let run: LiveRun | null = await continueRun(deps, request);
       if (run === null) {
         if (deps.lifecycle.draining) {
           throw new ProxyError(503, "The proxy is shutting down", {
@@ -212,7 +212,7 @@ export function chatRoutes(deps: AppDeps): Hono {
           // Park this very object: the lifecycle and the run's idle check hold it.
           const parkedRun: ParkedRun = Object.assign(live, {
             bridge: live.bridge,
-            toolCallIds: end.state.toolCalls.map((call) => call.id),
+            toolCalls: end.state.toolCalls.map((call) => ({ ...call })),
           });
           deps.toolRuns.park(parkedRun, deps.config.toolResultTimeoutMs);
           deps.lifecycle.checkIdle();

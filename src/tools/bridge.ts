@@ -54,10 +54,19 @@ export class ToolBridge {
     this.#tools = tools;
   }
 
-  /** The `--mcp-config` JSON pointing the CLI at this bridge. */
-  mcpConfig(baseUrl: string): string {
+  /**
+   * The `--mcp-config` JSON pointing the CLI at this bridge. `timeoutMs` becomes the server's
+   * `timeout` (ms), the CLI's per-server limit on one tool call, silent or not.
+   */
+  mcpConfig(baseUrl: string, timeoutMs?: number): string {
     return JSON.stringify({
-      mcpServers: { [MCP_SERVER_NAME]: { type: "http", url: `${baseUrl}/mcp/${this.token}` } },
+      mcpServers: {
+        [MCP_SERVER_NAME]: {
+          type: "http",
+          url: `${baseUrl}/mcp/${this.token}`,
+          ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
+        },
+      },
     });
   }
 

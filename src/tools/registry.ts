@@ -24,11 +24,81 @@ export interface LiveRun {
   release: () => void;
 }
 
+/** A client tool call as the proxy sent it (`name` without the `mcp__client__` prefix). */
+export interface IssuedToolCall {
+  id: string;
+  name: string;
+  /** JSON text of the arguments. */
+  arguments: string;
+}
+
 /** A run between two requests. */
 export interface ParkedRun extends LiveRun {
   bridge: ToolBridge;
-  /** The tool call ids the client must answer. */
-  toolCallIds: string[];
+  /** The tool calls the client must answer, as sent to it. */
+  toolCalls: IssuedToolCall[];
+}
+
+/**
+ * An id as sanitisers leave it: letters and digits only, lower case. OpenClaw turns
+ * `toolu_x_52_1` into `toolux521`; others change case or drop `-`/`_`.
+ */
+export function normalizeToolCallId(id: string): string {
+  return id.replace(/[^A-Za-z0-9]/g, "").toLowerCase();
+}
+
+/** Arguments JSON in a canonical form (keys sorted, no spaces); the text itself if not JSON. */
+export function canonicalArguments(text: string): string {
+  const sort = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(sort);
+    if (typeof value === "object" && value !== null) {
+      return Object.fromEntries(
+        Object.keys(value)
+          .sort()
+          .map((key) => [key, sort((value as Record<string, unknown>)[key])]),
+      );
+    }
+    return value;
+  };
+  try {
+    return JSON.stringify(sort(JSON.parse(text.trim() === "" ? "{}" : text)));
+  } catch {
+    return text.trim();
+  }
+}
+
+/**
+ * Pairs the calls a follow-up echoes back (its last assistant message's `tool_calls`) with the
+ * calls a run issued: by id, by id as sanitisers rewrite it, else by name and arguments.
+ * @returns client id → issued id, or null unless every echoed call pairs with a distinct
+ *   issued call and their counts agree.
+ */
+export function pairToolCalls(
+  echoed: readonly IssuedToolCall[],
+  issued: readonly IssuedToolCall[],
+): Map<string, string> | null {
+  if (echoed.length === 0 || echoed.length !== issued.length) return null;
+  const free = new Set(issued);
+  const pairs = new Map<string, string>();
+  const rules: Array<(a: IssuedToolCall, b: IssuedToolCall) => boolean> = [
+    (a, b) => a.id === b.id,
+    (a, b) => normalizeToolCallId(a.id) === normalizeToolCallId(b.id),
+    (a, b) =>
+      a.name === b.name && canonicalArguments(a.arguments) === canonicalArguments(b.arguments),
+  ];
+  for (const rule of rules) {
+    for (const call of echoed) {
+      if (pairs.has(call.id)) continue;
+      for (const candidate of free) {
+        if (rule(call, candidate)) {
+          pairs.set(call.id, candidate.id);
+          free.delete(candidate);
+          break;
+        }
+      }
+    }
+  }
+  return pairs.size === echoed.length ? pairs : null;
 }
 
 /** Bridges by token and parked runs by tool call id. */
@@ -36,7 +106,8 @@ export class ToolRuns {
   /** Called after a parked run was stopped (timeout or shutdown). */
   onStop: ((run: ParkedRun) => void) | undefined;
   readonly #bridges = new Map<string, ToolBridge>();
-  readonly #parked = new Map<string, { run: ParkedRun; timer: ReturnType<typeof setTimeout> }>();
+  /** Parked runs in the order they were parked. */
+  readonly #parked = new Map<ParkedRun, ReturnType<typeof setTimeout>>();
 
   /** Makes a bridge reachable at `/mcp/{token}`. */
   register(bridge: ToolBridge): void {
@@ -56,7 +127,7 @@ export class ToolRuns {
 
   /** Number of runs parked now. */
   get parkedCount(): number {
-    return new Set([...this.#parked.values()].map((p) => p.run)).size;
+    return this.#parked.size;
   }
 
   /** Parks a run until its tool results arrive or `waitMs` passes (then it is stopped). */
@@ -64,21 +135,23 @@ export class ToolRuns {
     const timer = setTimeout(() => {
       if (this.#unpark(run)) void this.stop(run);
     }, waitMs);
-    for (const id of run.toolCallIds) this.#parked.set(id, { run, timer });
+    this.#parked.set(run, timer);
   }
 
   /**
-   * Takes the parked run that made the calls `toolCallIds` answer, or null when none is alive.
-   * All ids must belong to the same run.
+   * Takes the parked run whose calls the follow-up echoes back (see {@link pairToolCalls}),
+   * or null when none is alive.
+   * @returns the run and the pairing of the follow-up's call ids with the run's.
    */
-  take(toolCallIds: readonly string[]): ParkedRun | null {
-    const first = toolCallIds[0];
-    if (first === undefined) return null;
-    const entry = this.#parked.get(first);
-    if (entry === undefined) return null;
-    if (!toolCallIds.every((id) => this.#parked.get(id)?.run === entry.run)) return null;
-    this.#unpark(entry.run);
-    return entry.run;
+  take(echoed: readonly IssuedToolCall[]): { run: ParkedRun; ids: Map<string, string> } | null {
+    for (const run of this.#parked.keys()) {
+      const ids = pairToolCalls(echoed, run.toolCalls);
+      if (ids !== null) {
+        this.#unpark(run);
+        return { run, ids };
+      }
+    }
+    return null;
   }
 
   /**
@@ -86,39 +159,38 @@ export class ToolRuns {
    * follow-up, if it ever comes, is then served by replay). Resolves false when none is parked.
    */
   async evictOldest(): Promise<boolean> {
-    const oldest = this.#parked.values().next();
+    const oldest = this.#parked.keys().next();
     if (oldest.done === true) return false;
-    this.#unpark(oldest.value.run);
-    await this.stop(oldest.value.run);
+    this.#unpark(oldest.value);
+    await this.stop(oldest.value);
     return true;
   }
 
   /** Stops every parked run (shutdown). */
   async stopAll(): Promise<void> {
-    const runs = new Set([...this.#parked.values()].map((p) => p.run));
+    const runs = [...this.#parked.keys()];
     for (const run of runs) this.#unpark(run);
     await Promise.all([...runs].map((run) => this.stop(run)));
   }
 
-  /** Stops a run: aborts the CLI, ends the held calls, closes its events. */
+  /**
+   * Stops a run: aborts the CLI and waits for it to exit, then ends the held calls and closes
+   * its events. In that order, so that the CLI never sees a substitute result it could send
+   * upstream.
+   */
   async stop(run: ParkedRun): Promise<void> {
     run.controller.abort(new Error("tool result wait ended"));
-    this.unregister(run.bridge);
     await run.events.return(undefined).catch(() => {});
+    this.unregister(run.bridge);
     run.release();
     this.onStop?.(run);
   }
 
   #unpark(run: ParkedRun): boolean {
-    let found = false;
-    for (const id of run.toolCallIds) {
-      const entry = this.#parked.get(id);
-      if (entry?.run === run) {
-        clearTimeout(entry.timer);
-        this.#parked.delete(id);
-        found = true;
-      }
-    }
-    return found;
+    const timer = this.#parked.get(run);
+    if (timer === undefined) return false;
+    clearTimeout(timer);
+    this.#parked.delete(run);
+    return true;
   }
 }

@@ -172,7 +172,7 @@ describe("a large request through the driver", () => {
     for await (const event of startRun(context, {
       model: "sonnet",
       systemPrompt,
-      session: { history: [], turn: [{ type: "text", text: message }], deferredToolUseId: null },
+      session: { history: [], turn: [{ type: "text", text: message }], pending: null },
       signal: new AbortController().signal,
     })) {
       events.push(event);

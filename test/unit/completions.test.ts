@@ -177,32 +177,6 @@ describe("completionParts over recorded runs", () => {
     expect(error?.code).toBe("cli_exited");
   });
 
-  it("skips the extra result of a resumed session with a deferred tool", async () => {
-    const recorded = fixtureEvents("text");
-    const realResult = recorded.at(-1);
-    if (realResult?.type !== "result") throw new Error("no result");
-    const deferred = line({
-      type: "result",
-      subtype: "success",
-      is_error: false,
-      api_error_status: null,
-      result: "",
-      stop_reason: "tool_deferred_unavailable",
-      session_id: realResult.session_id,
-      usage: { input_tokens: 0, output_tokens: 0 },
-      total_cost_usd: 0,
-    });
-    const { parts, error } = await collect([
-      recorded[0] as CliEvent,
-      deferred,
-      ...recorded.slice(1),
-    ]);
-    expect(error).toBeUndefined();
-    expect(text(parts)).toBe("Hello world!");
-    const end = parts.at(-1);
-    expect(end?.kind === "end" && end.result?.stop_reason).toBe("end_turn");
-  });
-
   it("sends the structured output as the content of a json_schema response", async () => {
     const recorded = fixtureEvents("text");
     const realResult = recorded.at(-1);

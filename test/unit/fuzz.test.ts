@@ -117,7 +117,11 @@ function fakeCli(): FakeCli {
         for (const line of lines) {
           try {
             const turn = JSON.parse(line) as { type?: unknown };
-            if (turn.type !== "user") cli.problems.push("stdin line is not a user turn");
+            // The last line is the user turn; an `assistant` line (replayed tool calls) may
+            // come before it (session.ts).
+            const last = line === lines.at(-1);
+            if (last ? turn.type !== "user" : turn.type !== "assistant")
+              cli.problems.push("stdin lines are not [assistant,] user");
           } catch {
             cli.problems.push("stdin line is not JSON");
           }

@@ -1,7 +1,14 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { CliEvent } from "../../src/claude/events.ts";
 import { ToolBridge } from "../../src/tools/bridge.ts";
-import { type ParkedRun, ToolRuns } from "../../src/tools/registry.ts";
+import {
+  canonicalArguments,
+  type IssuedToolCall,
+  normalizeToolCallId,
+  type ParkedRun,
+  pairToolCalls,
+  ToolRuns,
+} from "../../src/tools/registry.ts";
 
 interface TestRun extends ParkedRun {
   released: number;
@@ -22,7 +29,7 @@ async function parkedRun(...toolCallIds: string[]): Promise<TestRun> {
       structuredOutput: false,
     },
     waiting: true,
-    toolCallIds,
+    toolCalls: toolCallIds.map(call),
     released: 0,
     eventsClosed: false,
     release: () => {
@@ -39,6 +46,21 @@ async function parkedRun(...toolCallIds: string[]): Promise<TestRun> {
   })();
   await run.events.next();
   return run;
+}
+
+/** A call as a run issued it: name "lookup", arguments naming the id (so each call differs). */
+function call(id: string): IssuedToolCall {
+  return { id, name: "lookup", arguments: JSON.stringify({ key: id }) };
+}
+
+/** What a follow-up echoes back: the calls with these ids, as issued. */
+function echo(...ids: string[]): IssuedToolCall[] {
+  return ids.map(call);
+}
+
+/** The run `take` hands out, or null. */
+function taken(runs: ToolRuns, calls: IssuedToolCall[]): ParkedRun | null {
+  return runs.take(calls)?.run ?? null;
 }
 
 afterEach(() => {
@@ -61,10 +83,10 @@ describe("ToolRuns", () => {
     const run = await parkedRun("call_a", "call_b");
     runs.park(run, 60_000);
     expect(runs.parkedCount).toBe(1);
-    expect(runs.take(["call_b", "call_a"])).toBe(run);
+    expect(taken(runs, echo("call_b", "call_a"))).toBe(run);
     expect(runs.parkedCount).toBe(0);
     // taken once: a retry of the same follow-up finds nothing
-    expect(runs.take(["call_a", "call_b"])).toBeNull();
+    expect(taken(runs, echo("call_a", "call_b"))).toBeNull();
   });
 
   it("does not hand out a run for unknown ids or ids of two different runs", async () => {
@@ -73,12 +95,12 @@ describe("ToolRuns", () => {
     const two = await parkedRun("call_2");
     runs.park(one, 60_000);
     runs.park(two, 60_000);
-    expect(runs.take([])).toBeNull();
-    expect(runs.take(["call_x"])).toBeNull();
-    expect(runs.take(["call_1", "call_2"])).toBeNull();
-    expect(runs.take(["call_1", "call_x"])).toBeNull();
+    expect(taken(runs, [])).toBeNull();
+    expect(taken(runs, echo("call_x"))).toBeNull();
+    expect(taken(runs, echo("call_1", "call_2"))).toBeNull();
+    expect(taken(runs, echo("call_1", "call_x"))).toBeNull();
     expect(runs.parkedCount).toBe(2);
-    expect(runs.take(["call_2"])).toBe(two);
+    expect(taken(runs, echo("call_2"))).toBe(two);
   });
 
   it("stops a run that waits longer than its time: aborts, unregisters its bridge, closes events, releases", async () => {
@@ -98,7 +120,7 @@ describe("ToolRuns", () => {
     expect(run.eventsClosed).toBe(true);
     expect(run.released).toBe(1);
     expect(stopped).toEqual([run]);
-    expect(runs.take(["call_1"])).toBeNull();
+    expect(taken(runs, echo("call_1"))).toBeNull();
   });
 
   it("does not stop a run that was taken in time", async () => {
@@ -106,7 +128,7 @@ describe("ToolRuns", () => {
     const runs = new ToolRuns();
     const run = await parkedRun("call_1");
     runs.park(run, 5000);
-    expect(runs.take(["call_1"])).toBe(run);
+    expect(taken(runs, echo("call_1"))).toBe(run);
     await vi.advanceTimersByTimeAsync(10_000);
     expect(run.controller.signal.aborted).toBe(false);
     expect(run.released).toBe(0);
@@ -133,7 +155,66 @@ describe("ToolRuns", () => {
     expect(await runs.evictOldest()).toBe(true);
     expect(older.released).toBe(1);
     expect(newer.released).toBe(0);
-    expect(runs.take(["new"])).toBe(newer);
+    expect(taken(runs, echo("new"))).toBe(newer);
     expect(await runs.evictOldest()).toBe(false);
+  });
+
+  it("finds the run when the client rewrote the ids, and maps them back", async () => {
+    const runs = new ToolRuns();
+    const run = await parkedRun("toolu_x_52_1", "toolu_x_52_2");
+    runs.park(run, 60_000);
+    // OpenClaw strips what is not a letter or digit.
+    const rewritten = [
+      { ...call("toolu_x_52_1"), id: "toolux521" },
+      { ...call("toolu_x_52_2"), id: "TOOLUX522" },
+    ];
+    const found = runs.take(rewritten);
+    expect(found?.run).toBe(run);
+    expect([...(found?.ids ?? [])]).toEqual([
+      ["toolux521", "toolu_x_52_1"],
+      ["TOOLUX522", "toolu_x_52_2"],
+    ]);
+  });
+});
+
+describe("pairToolCalls", () => {
+  const issued = [
+    { id: "toolu_01A", name: "get_weather", arguments: '{"city":"Rome","days":2}' },
+    { id: "toolu_01B", name: "get_weather", arguments: '{"city":"Oslo"}' },
+  ];
+
+  it("pairs ids replaced altogether by name and arguments (key order and spaces aside)", () => {
+    const echoed = [
+      { id: "abc123XYZ", name: "get_weather", arguments: '{"city":"Oslo"}' },
+      { id: "def456UVW", name: "get_weather", arguments: '{ "days": 2, "city": "Rome" }' },
+    ];
+    expect([...(pairToolCalls(echoed, issued) ?? [])]).toEqual([
+      ["abc123XYZ", "toolu_01B"],
+      ["def456UVW", "toolu_01A"],
+    ]);
+  });
+
+  it("refuses a follow-up with other calls, fewer calls or more calls", () => {
+    expect(
+      pairToolCalls(
+        [
+          { id: "x", name: "get_weather", arguments: '{"city":"Lima"}' },
+          issued[1] as IssuedToolCall,
+        ],
+        issued,
+      ),
+    ).toBeNull();
+    expect(pairToolCalls([issued[0] as IssuedToolCall], issued)).toBeNull();
+    expect(
+      pairToolCalls([...issued, { ...(issued[0] as IssuedToolCall), id: "z" }], issued),
+    ).toBeNull();
+    expect(pairToolCalls([], [])).toBeNull();
+  });
+
+  it("normalises ids and arguments as documented", () => {
+    expect(normalizeToolCallId("toolu_01-AbC")).toBe("toolu01abc");
+    expect(canonicalArguments('{"b":1,"a":{"d":2,"c":[3]}}')).toBe('{"a":{"c":[3],"d":2},"b":1}');
+    expect(canonicalArguments("")).toBe("{}");
+    expect(canonicalArguments("not json ")).toBe("not json");
   });
 });

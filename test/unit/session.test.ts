@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
+import { userTurnLine } from "../../src/claude/prompt.ts";
 import {
   type AnthropicMessage,
+  NO_RESULT_TEXT,
   parseArguments,
   type ResolvedImage,
   type SessionPlan,
   sessionFile,
   splitTail,
+  stdinLines,
   toAnthropicMessages,
 } from "../../src/claude/session.ts";
 import {
@@ -145,20 +148,39 @@ describe("splitTail", () => {
   const withTools = (list: ChatCompletionMessageParam[]) =>
     toAnthropicMessages(list, { toolPrefix: CLIENT_TOOL_PREFIX, images });
 
-  it("sends the final user turn on stdin and keeps a history ending with the assistant", () => {
+  it("sends the final user turn on stdin, and the calls it answers ahead of it", () => {
     const plan = splitTail(withTools(toolConversation));
     expect(plan?.history.map((m) => m.role)).toEqual(["user", "assistant"]);
+    // The calling turn keeps its text in the history; its tool_use blocks wait for stdin.
+    expect(plan?.history[1]?.content).toEqual([{ type: "text", text: "Let me check." }]);
+    expect(plan?.pending?.messageId).toBe("msg_proxy_1");
+    expect(plan?.pending?.blocks.map((b) => b.id)).toEqual(["call_w", "call_t"]);
     expect(plan?.turn.map((b) => b.type)).toEqual(["tool_result", "tool_result"]);
-    // the first answered tool_use id marks the deferred tool
-    expect(plan?.deferredToolUseId).toBe("call_w");
   });
 
-  it("has no history and no deferred id for a single user message", () => {
+  it("answers calls the client skipped with an error, turns results for unknown calls into text, keeps user text last", () => {
+    const plan = splitTail(
+      withTools([
+        ...toolConversation.slice(0, 3),
+        { role: "tool", tool_call_id: "call_t", content: "14:05" },
+        { role: "tool", tool_call_id: "call_zzz", content: "stray" },
+        { role: "user", content: "Also: umbrella?" },
+      ]),
+    );
+    expect(plan?.turn).toEqual([
+      { type: "tool_result", tool_use_id: "call_t", content: "14:05" },
+      { type: "tool_result", tool_use_id: "call_w", content: NO_RESULT_TEXT, is_error: true },
+      { type: "text", text: "[Result of tool call call_zzz]\nstray" },
+      { type: "text", text: "Also: umbrella?" },
+    ]);
+  });
+
+  it("has no history and nothing pending for a single user message", () => {
     const plan = splitTail(withTools(messages([{ role: "user", content: "hi" }])));
     expect(plan).toEqual({
       history: [],
       turn: [{ type: "text", text: "hi" }],
-      deferredToolUseId: null,
+      pending: null,
     });
   });
 
@@ -196,7 +218,7 @@ describe("sessionFile", () => {
     return () => `uuid-${++n}`;
   }
 
-  it("writes one JSON line per turn, chained by parentUuid, then the deferred-tool marker", () => {
+  it("writes one JSON line per turn, chained by parentUuid; stdin carries the pending calls, then the results", () => {
     const plan = splitTail(
       toAnthropicMessages(toolConversation, { toolPrefix: CLIENT_TOOL_PREFIX, images }),
     ) as SessionPlan;
@@ -209,7 +231,6 @@ describe("sessionFile", () => {
     expect(entries.map((e) => [e.type, e.uuid, e.parentUuid])).toEqual([
       ["user", "uuid-1", null],
       ["assistant", "uuid-2", "uuid-1"],
-      ["attachment", "uuid-3", "uuid-2"],
     ]);
     for (const entry of entries) {
       expect(entry).toMatchObject({
@@ -220,24 +241,32 @@ describe("sessionFile", () => {
     }
     expect(entries[0].message).toEqual({ role: "user", content: plan.history[0]?.content });
     expect(entries[1].message).toMatchObject({
+      id: "msg_proxy_1",
       role: "assistant",
       type: "message",
       stop_reason: "tool_use",
-      content: plan.history[1]?.content,
+      content: [{ type: "text", text: "Let me check." }],
     });
-    expect(entries[2].attachment).toMatchObject({
-      type: "hook_deferred_tool",
-      toolUseID: "call_w",
-    });
+    const stdin = stdinLines(plan, userTurnLine)
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(stdin.map((l) => l.type)).toEqual(["assistant", "user"]);
+    expect(stdin[0].message).toMatchObject({ id: "msg_proxy_1", role: "assistant" });
+    expect(stdin[0].message.content.map((b: { id: string }) => b.id)).toEqual(["call_w", "call_t"]);
+    expect(stdin[1].message.content.map((b: { tool_use_id: string }) => b.tool_use_id)).toEqual([
+      "call_w",
+      "call_t",
+    ]);
   });
 
-  it("marks an assistant turn without tool calls as end_turn, and writes no marker without tool results", () => {
+  it("marks an assistant turn without tool calls as end_turn; stdin is the user turn alone", () => {
     const history: AnthropicMessage[] = [
       { role: "user", content: [{ type: "text", text: "hi" }] },
       { role: "assistant", content: [{ type: "text", text: "hello" }] },
     ];
     const text = sessionFile(
-      { history, turn: [{ type: "text", text: "bye" }], deferredToolUseId: null },
+      { history, turn: [{ type: "text", text: "bye" }], pending: null },
       options,
     );
     const entries = text
