@@ -143,12 +143,32 @@ export interface TurnSummary {
   blocks: string[];
 }
 
-/** The `messages` of a Messages API request in short form. */
+/**
+ * Whether a `messages` entry is one the CLI adds on its own: from 2.1.3xx, role `system`
+ * entries ("# Environment ...", and an empty one after the first user turn). Nothing a client
+ * sends becomes a `system` entry (its system prompt goes to the request's `system`).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: raw API message
+export function isCliSystemEntry(message: any): boolean {
+  return message?.role === "system";
+}
+
+/** The `messages` of a Messages API request without the CLI's own entries ({@link isCliSystemEntry}). */
+// biome-ignore lint/suspicious/noExplicitAny: raw request body and messages
+export function clientMessages(body: any): any[] {
+  const messages: unknown[] = Array.isArray(body?.messages) ? body.messages : [];
+  return messages.filter((m) => !isCliSystemEntry(m));
+}
+
+/**
+ * The `messages` of a Messages API request in short form, turn by turn, without what the CLI
+ * adds on its own ({@link isCliSystemEntry}; `<system-reminder>` text is dropped by
+ * {@link blockSummary}).
+ */
 // biome-ignore lint/suspicious/noExplicitAny: raw request body
 export function turns(body: any): TurnSummary[] {
-  const messages: unknown[] = Array.isArray(body?.messages) ? body.messages : [];
   // biome-ignore lint/suspicious/noExplicitAny: raw API message
-  return messages.map((m: any) => {
+  return clientMessages(body).map((m: any) => {
     const content =
       typeof m.content === "string" ? [{ type: "text", text: m.content }] : (m.content ?? []);
     return {

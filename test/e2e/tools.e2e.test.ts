@@ -45,6 +45,7 @@ import {
 import {
   apiError,
   assistantToolCallMessage,
+  clientMessages,
   functionCalls,
   GIF_BASE64,
   type ImageServer,
@@ -150,9 +151,12 @@ function toolUses(message: any): Array<{ id: string; name: string; input: unknow
   }>;
 }
 
-/** How many CLI processes reached the fake (each sends one `HEAD /` when it starts). */
+/**
+ * How many CLI processes reached the fake: each sends its own session id in
+ * `x-claude-code-session-id` with every API request (2.1.221 and 2.1.332 alike).
+ */
 function heads(): number {
-  return fake.allRequests.filter((r) => r.method === "HEAD").length;
+  return new Set(fake.requests.map((r) => r.headers["x-claude-code-session-id"])).size;
 }
 
 /** The whole request body as text (for "nothing like X anywhere" checks). */
@@ -305,7 +309,7 @@ function describeRuntime(runtime: E2eRuntime): void {
         },
         { role: "user", blocks: ["tool_result:toolu_e2e_one:sunny, 21 °C"] },
       ]);
-      expect(toolUses(followUp.messages[1])[0]?.input).toStrictEqual(input);
+      expect(toolUses(clientMessages(followUp)[1])[0]?.input).toStrictEqual(input);
       expect(bodyText(fake.requests[1])).not.toContain(NO_RESPONSE_REQUESTED);
     });
 
@@ -607,6 +611,190 @@ function describeRuntime(runtime: E2eRuntime): void {
       expect(toolNames(fake.requests[0]?.body)).toContain("mcp__client__get_time");
     });
 
+    // ---------------------------------------------------------------- follow-ups as real clients send them
+
+    /** Scripts two parallel get_weather calls and asks; returns the question and the answer. */
+    async function twoCalls(ids: [string, string]) {
+      fake.script({
+        content: [
+          { type: "text", text: "Checking both." },
+          {
+            type: "tool_use",
+            id: ids[0],
+            name: "mcp__client__get_weather",
+            input: { city: "Rome" },
+          },
+          {
+            type: "tool_use",
+            id: ids[1],
+            name: "mcp__client__get_weather",
+            input: { city: "Oslo" },
+          },
+        ],
+      });
+      const question: ChatCompletionMessageParam = { role: "user", content: "Rome or Oslo?" };
+      const first = await client.chat.completions.create({
+        model: "sonnet",
+        messages: [question],
+        tools: TOOLS,
+      });
+      expect(first.choices[0]?.finish_reason).toBe("tool_calls");
+      const message = first.choices[0]?.message as ChatCompletionMessageParam & {
+        tool_calls: Array<{ id: string; function: { name: string; arguments: string } }>;
+      };
+      return { question, message };
+    }
+
+    /** `message` with its tool call ids replaced by `ids` (what a sanitising client sends back). */
+    function withIds(
+      message: ChatCompletionMessageParam,
+      ids: string[],
+    ): ChatCompletionMessageParam {
+      const calls = (message as { tool_calls: Array<{ id: string }> }).tool_calls;
+      return {
+        ...message,
+        tool_calls: calls.map((call, i) => ({ ...call, id: ids[i] })),
+      } as ChatCompletionMessageParam;
+    }
+
+    itFull(
+      "a follow-up with rewritten ids (non-alphanumerics stripped, case changed), answered in another order, continues the run",
+      async () => {
+        const { question, message } = await twoCalls(["toolu_x_52_1", "toolu_x_52_2"]);
+        const parked = claudes();
+        expect(parked).toHaveLength(1);
+        let servedBy: number[] = [];
+        fake.setHandler(() => {
+          servedBy = claudes();
+          return { content: [{ type: "text", text: "Rome is warmer." }] };
+        });
+        const second = await client.chat.completions.create({
+          model: "sonnet",
+          messages: [
+            question,
+            withIds(message, ["toolux521", "TOOLUX522"]),
+            { role: "tool", tool_call_id: "TOOLUX522", content: "cold" },
+            { role: "tool", tool_call_id: "toolux521", content: "warm" },
+          ],
+          tools: TOOLS,
+        });
+        expect(second.choices[0]?.message.content).toBe("Rome is warmer.");
+        expect(servedBy).toEqual(parked);
+        expect(heads()).toBe(1);
+        expect(fake.requests).toHaveLength(2);
+        const [user, assistant, results] = turns(fake.requests[1]?.body);
+        expect([user, assistant]).toEqual([
+          { role: "user", blocks: ["text:Rome or Oslo?"] },
+          {
+            role: "assistant",
+            blocks: [
+              "text:Checking both.",
+              "tool_use:toolu_x_52_1:mcp__client__get_weather",
+              "tool_use:toolu_x_52_2:mcp__client__get_weather",
+            ],
+          },
+        ]);
+        expect(results?.role).toBe("user");
+        expect([...(results?.blocks ?? [])].sort()).toEqual([
+          "tool_result:toolu_x_52_1:warm",
+          "tool_result:toolu_x_52_2:cold",
+        ]);
+        expect(turns(fake.requests[1]?.body)).toHaveLength(3);
+      },
+    );
+
+    itFull(
+      "ids replaced altogether pair by name and arguments; a call left unanswered gets an error result",
+      async () => {
+        const { question, message } = await twoCalls(["toolu_e2e_a", "toolu_e2e_b"]);
+        const parked = claudes();
+        let servedBy: number[] = [];
+        fake.setHandler(() => {
+          servedBy = claudes();
+          return { content: [{ type: "text", text: "Oslo is cold; Rome unknown." }] };
+        });
+        const second = await client.chat.completions.create({
+          model: "sonnet",
+          messages: [
+            question,
+            withIds(message, ["call_1", "call_2"]),
+            { role: "tool", tool_call_id: "call_2", content: "cold" },
+          ],
+          tools: TOOLS,
+        });
+        expect(second.choices[0]?.message.content).toBe("Oslo is cold; Rome unknown.");
+        expect(servedBy).toEqual(parked);
+        const results = clientMessages(fake.requests[1]?.body)[2]?.content as Array<{
+          tool_use_id: string;
+          is_error?: boolean;
+          content: unknown;
+        }>;
+        const byId = new Map(results.map((r) => [r.tool_use_id, r]));
+        expect(toolResultText(byId.get("toolu_e2e_b")?.content)).toBe("cold");
+        expect(byId.get("toolu_e2e_a")?.is_error).toBe(true);
+        expect(toolResultText(byId.get("toolu_e2e_a")?.content)).toBe(
+          "The client returned no result for this tool call",
+        );
+      },
+    );
+
+    itFull(
+      "a user message after the tool results (as OpenClaw sends it) is replayed by a new CLI, turn by turn",
+      async () => {
+        const { question, message } = await twoCalls(["toolu_x_60_1", "toolu_x_60_2"]);
+        const parked = claudes();
+        expect(parked).toHaveLength(1);
+        let servedBy: number[] = [];
+        fake.setHandler(() => {
+          servedBy = claudes();
+          return { content: [{ type: "text", text: "Take a coat." }] };
+        });
+        const second = await client.chat.completions.create({
+          model: "sonnet",
+          messages: [
+            question,
+            withIds(message, ["toolux601", "toolux602"]),
+            { role: "tool", tool_call_id: "toolux601", content: "warm" },
+            { role: "tool", tool_call_id: "toolux602", content: "cold" },
+            { role: "user", content: "Continue, and keep it short." },
+          ],
+          tools: TOOLS,
+        });
+        expect(second.choices[0]?.message.content).toBe("Take a coat.");
+        expect(second.choices[0]?.finish_reason).toBe("stop");
+        // A new CLI answered; the parked one was stopped.
+        expect(heads()).toBe(2);
+        expect(servedBy).toHaveLength(1);
+        expect(servedBy).not.toEqual(parked);
+        expect(fake.requests).toHaveLength(2);
+        expect(turns(fake.requests[1]?.body)).toEqual([
+          { role: "user", blocks: ["text:Rome or Oslo?"] },
+          {
+            role: "assistant",
+            blocks: [
+              "text:Checking both.",
+              "tool_use:toolux601:mcp__client__get_weather",
+              "tool_use:toolux602:mcp__client__get_weather",
+            ],
+          },
+          {
+            role: "user",
+            blocks: [
+              "tool_result:toolux601:warm",
+              "tool_result:toolux602:cold",
+              "text:Continue, and keep it short.",
+            ],
+          },
+        ]);
+        expect(bodyText(fake.requests[1])).not.toContain(NO_RESPONSE_REQUESTED);
+        expect(bodyText(fake.requests[1])).not.toContain(CONTINUE_FROM);
+        expect(toolNames(fake.requests[1]?.body).sort()).toEqual([
+          "mcp__client__get_time",
+          "mcp__client__get_weather",
+        ]);
+      },
+    );
+
     // ---------------------------------------------------------------- replay
 
     itFull(
@@ -670,7 +858,7 @@ function describeRuntime(runtime: E2eRuntime): void {
           },
           { role: "user", blocks: ["tool_result:toolu_e2e_late:dry"] },
         ]);
-        expect(toolUses(replayed?.body.messages[1])[0]?.input).toStrictEqual({
+        expect(toolUses(clientMessages(replayed?.body)[1])[0]?.input).toStrictEqual({
           city: "Lima",
           days: 5,
         });
@@ -734,7 +922,7 @@ function describeRuntime(runtime: E2eRuntime): void {
           blocks: ["tool_result:call_elsewhere_1:warm", "tool_result:call_elsewhere_2:cold"],
         },
       ]);
-      const uses = toolUses(body.messages[3]);
+      const uses = toolUses(clientMessages(body)[3]);
       expect(uses.map((u) => u.input)).toStrictEqual([
         { city: "Rome", days: 2 },
         { city: "Oslo", units: { temperature: "C" } },
@@ -766,7 +954,7 @@ function describeRuntime(runtime: E2eRuntime): void {
           { role: "assistant", blocks: ["text:FIRST-ANSWER the moon"] },
           { role: "user", blocks: ["text:SECOND-QUESTION why?"] },
         ]);
-        expect(JSON.stringify(body.messages[2])).not.toContain("FIRST-");
+        expect(JSON.stringify(clientMessages(body)[2])).not.toContain("FIRST-");
         expect(body.tools ?? []).toEqual([]);
       },
     );
@@ -807,10 +995,10 @@ function describeRuntime(runtime: E2eRuntime): void {
         { role: "assistant", blocks: ["text:A white pixel."] },
         { role: "user", blocks: ["text:And these?", "image:image/gif", "image:image/png"] },
       ]);
-      expect(imageBlocks(body.messages[0])).toEqual([
+      expect(imageBlocks(clientMessages(body)[0])).toEqual([
         { media_type: "image/png", data: PNG_BASE64 },
       ]);
-      expect(imageBlocks(body.messages[2])).toEqual([
+      expect(imageBlocks(clientMessages(body)[2])).toEqual([
         { media_type: "image/gif", data: GIF_BASE64 },
         { media_type: "image/png", data: PNG_BASE64 },
       ]);
