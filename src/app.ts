@@ -8,6 +8,7 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { apiKeyAuth } from "./auth.ts";
+import { classifyCliVersion, TESTED_CLI_RANGE } from "./claude/supported.ts";
 import type { AppDeps } from "./deps.ts";
 import { ProxyError, toProxyError } from "./openai/errors.ts";
 import { chatRoutes } from "./routes/chat.ts";
@@ -71,6 +72,7 @@ export function createApp(deps: AppDeps): Hono {
     }),
   );
 
+  const cliSupport = classifyCliVersion(deps.claude.version);
   app.get("/health", (c) =>
     c.json({
       status: deps.claude.path === null ? "degraded" : deps.lifecycle.draining ? "draining" : "ok",
@@ -80,6 +82,9 @@ export function createApp(deps: AppDeps): Hono {
         found: deps.claude.path !== null,
         path: deps.claude.path,
         version: deps.claude.version,
+        supported: cliSupport.supported,
+        tested_range: TESTED_CLI_RANGE,
+        ...(cliSupport.warning === null ? {} : { warning: cliSupport.warning }),
         ...(deps.claude.error === null ? {} : { error: deps.claude.error }),
       },
       anthropic_api_key: {

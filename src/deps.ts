@@ -22,7 +22,7 @@ export interface ClaudeInfo {
    * `path` then being node and this the script (see claude/resolve.ts).
    */
   args?: readonly string[];
-  /** `claude --version` output, e.g. "2.1.197 (Claude Code)", or null. */
+  /** `claude --version` output, e.g. "2.1.332 (Claude Code)", or null. */
   version: string | null;
   /** Why it is unusable, when it is. */
   error: string | null;

@@ -5,6 +5,7 @@
 import { createApp } from "./app.ts";
 import { isLoopbackHost } from "./auth.ts";
 import { probeClaude } from "./claude/probe.ts";
+import { classifyCliVersion, TESTED_CLI_RANGE } from "./claude/supported.ts";
 import { Watchdog } from "./claude/watchdog.ts";
 import { ConfigError, helpText, parseCommand } from "./config.ts";
 import { defaultDataDir } from "./data-dir.ts";
@@ -57,7 +58,12 @@ if (!isLoopbackHost(config.host) && config.apiKeys.length === 0) {
 
 const claude = await probeClaude(runtime, config.claudePath);
 if (claude.error !== null) log.error({ claudePath: config.claudePath }, claude.error);
-else log.info({ path: claude.path, version: claude.version }, "found the claude CLI");
+else {
+  const { supported, warning } = classifyCliVersion(claude.version);
+  log.info({ path: claude.path, version: claude.version, supported }, "found the claude CLI");
+  if (warning !== null)
+    log.warn({ version: claude.version, testedRange: TESTED_CLI_RANGE }, warning);
+}
 const anthropicApiKeySet = (env.ANTHROPIC_API_KEY ?? "") !== "";
 if (anthropicApiKeySet && !config.dropAnthropicApiKey) {
   log.warn(

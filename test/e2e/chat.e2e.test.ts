@@ -8,6 +8,7 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import type { ChatCompletionChunk } from "openai/resources/chat/completions";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { NEWEST_TESTED_CLI, OLDEST_TESTED_CLI } from "../../src/claude/supported.ts";
 import {
   clientSystemText,
   type FakeAnthropic,
@@ -434,17 +435,28 @@ for (const runtime of RUNTIMES) {
         expect(models).toEqual(expect.arrayContaining(["opus", "sonnet", "haiku"]));
       });
 
-      it("GET /health reports the claude version", async () => {
+      it("GET /health reports the claude version and the tested range", async () => {
         const response = await fetch(`${proxy.origin}/health`);
         expect(response.status).toBe(200);
         const health = (await response.json()) as {
           status: string;
-          claude: { found: boolean; version: string | null };
+          claude: {
+            found: boolean;
+            version: string | null;
+            supported: string;
+            tested_range: { oldest: string; newest: string };
+          };
           runtime: { name: string };
         };
         expect(health.status).toBe("ok");
         expect(health.claude.found).toBe(true);
         expect(health.claude.version).toMatch(/^\d+\.\d+\.\d+/);
+        expect(health.claude.tested_range).toEqual({
+          oldest: OLDEST_TESTED_CLI,
+          newest: NEWEST_TESTED_CLI,
+        });
+        // `npm run test:cli -- latest` may run a release newer than the tested range.
+        expect(["yes", "newer"]).toContain(health.claude.supported);
         expect(health.runtime.name).toBe(runtime === "binary" ? "bun" : runtime);
       });
     });

@@ -533,7 +533,7 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
         stub,
         [
           "#!/bin/sh",
-          'if [ "$1" = "--version" ]; then echo "2.1.197 (Claude Code)"; exit 0; fi',
+          'if [ "$1" = "--version" ]; then echo "2.1.332 (Claude Code)"; exit 0; fi',
           "trap '' TERM INT",
           "IFS= read -r line",
           'case "$line" in *crash*) echo "stub: something broke" >&2; exit 3;; esac',

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { NEWEST_TESTED_CLI, OLDEST_TESTED_CLI } from "../../src/claude/supported.ts";
 import { configTable, SETTINGS } from "../../src/config.ts";
 
 const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
@@ -22,6 +23,13 @@ describe("README", () => {
       expect(readme).toContain(`--${setting.flag}`);
       expect(readme).toContain(setting.env);
     }
+  });
+
+  it("names the tested CLI range of src/claude/supported.ts and npm run test:cli", () => {
+    const section = readme.split("## Supported Claude Code versions")[1]?.split("\n## ")[0] ?? "";
+    expect(section).toContain(`${OLDEST_TESTED_CLI} (`);
+    expect(section).toContain(`to ${NEWEST_TESTED_CLI} (`);
+    expect(section).toContain("npm run test:cli -- ");
   });
 
   it("gives the install-and-start and install-and-test commands on its first screen", () => {

@@ -1,0 +1,129 @@
+/**
+ * `GET /health`, in-process through `createApp`: the claude CLI's version and where it falls
+ * against the tested range (src/claude/supported.ts), with a warning outside it.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../src/app.ts";
+import { NEWEST_TESTED_CLI, OLDEST_TESTED_CLI } from "../../src/claude/supported.ts";
+import { parseCommand } from "../../src/config.ts";
+import type { AppDeps, ClaudeInfo } from "../../src/deps.ts";
+import { Lifecycle } from "../../src/lifecycle.ts";
+import { ConcurrencyLimiter } from "../../src/limiter.ts";
+import { createLogger } from "../../src/log.ts";
+import { createMetrics } from "../../src/metrics.ts";
+import { nodeRuntime } from "../../src/runtime/node.ts";
+import { ToolRuns } from "../../src/tools/registry.ts";
+import { UsageStore } from "../../src/usage.ts";
+
+/** The `claude` part of the /health body. */
+interface ClaudeHealth {
+  found: boolean;
+  path: string | null;
+  version: string | null;
+  supported: string;
+  tested_range: { oldest: string; newest: string };
+  warning?: string;
+  error?: string;
+}
+
+let baseDir: string;
+let usage: UsageStore;
+
+beforeAll(async () => {
+  baseDir = await mkdtemp(join(tmpdir(), "health-"));
+  usage = await UsageStore.open(nodeRuntime, join(baseDir, "data"));
+});
+
+afterAll(async () => {
+  await rm(baseDir, { recursive: true, force: true });
+});
+
+/** GET /health of an app whose start-up found `claude`; the status and the body. */
+async function health(claude: ClaudeInfo): Promise<{ status: string; claude: ClaudeHealth }> {
+  const command = parseCommand([], {});
+  if (command.kind !== "serve") throw new Error("expected a serve command");
+  const { config } = command;
+  const deps: AppDeps = {
+    config,
+    runtime: nodeRuntime,
+    claude,
+    workDir: baseDir,
+    tempRoot: baseDir,
+    childEnv: {},
+    dropEnv: [],
+    limiter: new ConcurrencyLimiter(config.maxConcurrency, config.maxQueue, config.maxQueueWaitMs),
+    lifecycle: new Lifecycle(),
+    toolRuns: new ToolRuns(),
+    baseUrl: () => "http://127.0.0.1:1",
+    anthropicApiKeySet: false,
+    watchdog: null,
+    metrics: createMetrics(),
+    usage,
+    version: "0.0.0-test",
+    log: createLogger("silent"),
+  };
+  const response = await createApp(deps).request("/health");
+  expect(response.status).toBe(200);
+  return (await response.json()) as { status: string; claude: ClaudeHealth };
+}
+
+const testedRange = { oldest: OLDEST_TESTED_CLI, newest: NEWEST_TESTED_CLI };
+
+describe("GET /health", () => {
+  it("reports a CLI inside the tested range as supported, without a warning", async () => {
+    const body = await health({
+      path: "/usr/bin/claude",
+      version: `${NEWEST_TESTED_CLI} (Claude Code)`,
+      error: null,
+    });
+    expect(body.status).toBe("ok");
+    expect(body.claude).toEqual({
+      found: true,
+      path: "/usr/bin/claude",
+      version: `${NEWEST_TESTED_CLI} (Claude Code)`,
+      supported: "yes",
+      tested_range: testedRange,
+    });
+  });
+
+  it("warns about an older CLI and says how to upgrade", async () => {
+    const body = await health({
+      path: "/usr/bin/claude",
+      version: "2.1.197 (Claude Code)",
+      error: null,
+    });
+    expect(body.status).toBe("ok");
+    expect(body.claude.supported).toBe("older");
+    expect(body.claude.tested_range).toEqual(testedRange);
+    expect(body.claude.warning).toContain("claude update");
+  });
+
+  it("warns softly about a newer CLI", async () => {
+    const body = await health({ path: "/usr/bin/claude", version: "2.3.0", error: null });
+    expect(body.status).toBe("ok");
+    expect(body.claude.supported).toBe("newer");
+    expect(body.claude.warning).toContain("untested");
+  });
+
+  it("says unknown, with a warning, for a version it cannot read", async () => {
+    const body = await health({ path: "/usr/bin/claude", version: "dev build", error: null });
+    expect(body.claude.supported).toBe("unknown");
+    expect(body.claude.warning).toContain("dev build");
+  });
+
+  it("says unknown, with the error and no warning, when there is no CLI", async () => {
+    const body = await health({ path: null, version: null, error: "The claude CLI was not found" });
+    expect(body.status).toBe("degraded");
+    expect(body.claude).toEqual({
+      found: false,
+      path: null,
+      version: null,
+      supported: "unknown",
+      tested_range: testedRange,
+      error: "The claude CLI was not found",
+    });
+  });
+});
