@@ -4,6 +4,7 @@
  */
 import { createApp } from "./app.ts";
 import { isLoopbackHost } from "./auth.ts";
+import { compactionEnv } from "./claude/driver.ts";
 import { probeClaude } from "./claude/probe.ts";
 import { Watchdog } from "./claude/watchdog.ts";
 import { ConfigError, helpText, parseCommand } from "./config.ts";
@@ -121,7 +122,7 @@ const app = createApp({
   claude,
   workDir,
   tempRoot,
-  childEnv: {},
+  childEnv: compactionEnv(config.autoCompact),
   dropEnv: config.dropAnthropicApiKey ? ["ANTHROPIC_API_KEY"] : [],
   limiter,
   lifecycle,

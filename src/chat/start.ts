@@ -8,6 +8,7 @@ import { type DriverContext, type RunRequest, startRun } from "../claude/driver.
 import type { CliEvent } from "../claude/events.ts";
 import { buildPrompt, contentText, systemPromptOf } from "../claude/prompt.ts";
 import { type SessionPlan, splitTail, toAnthropicMessages } from "../claude/session.ts";
+import { contextWindowRefusal } from "../claude/status.ts";
 import type { CompletionOptions } from "../completions.ts";
 import type { AppDeps } from "../deps.ts";
 import type { Release } from "../limiter.ts";
@@ -16,6 +17,7 @@ import { resolveImages } from "../openai/images.ts";
 import type { ChatCompletionRequest } from "../openai/schema.ts";
 import { CLIENT_TOOL_PREFIX, ToolBridge } from "../tools/bridge.ts";
 import type { LiveRun, ParkedRun } from "../tools/registry.ts";
+import { reachWatch } from "./reach.ts";
 
 /** Largest `--json-schema` accepted on the command line, bytes (Windows caps a command line at ~32 KB). */
 export const MAX_JSON_SCHEMA_BYTES = 16 * 1024;
@@ -154,6 +156,13 @@ export async function openRun(
     },
     toolPrefix,
     structuredOutput: jsonSchema !== undefined,
+    // Context window and reachability (issue 8, items 6 and 7).
+    autoCompact: deps.config.autoCompact,
+    upstream: reachWatch({
+      timeoutMs: deps.config.upstreamUnreachableTimeoutMs,
+      baseUrl: deps.childEnv.ANTHROPIC_BASE_URL ?? deps.runtime.env().ANTHROPIC_BASE_URL,
+      stop: (error) => controller.abort(error),
+    }),
   };
   const run: LiveRun = {
     bridge,
@@ -228,7 +237,9 @@ async function* withTranscriptFallback(
         event.type === "result" &&
         event.is_error &&
         event.api_error_status === null &&
-        event.stop_reason !== "tool_deferred_unavailable"
+        event.stop_reason !== "tool_deferred_unavailable" &&
+        // A conversation over the context window is refused as a transcript too.
+        contextWindowRefusal(event) === null
       ) {
         throw new ProxyError(502, event.result ?? "resume failed", { code: "cli_error" });
       }
