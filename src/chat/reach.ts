@@ -63,7 +63,7 @@ export function fetchFailureCause(error: unknown): string {
  */
 export async function probeCause(
   url: string,
-  fetchImpl: typeof fetch = fetch,
+  fetchImpl: (url: string, init: RequestInit) => Promise<Response> = fetch,
   timeoutMs = PROBE_TIMEOUT_MS,
 ): Promise<string | null> {
   try {
