@@ -54,7 +54,19 @@ export function fetchFailureCause(error: unknown): string {
   if (/ENETUNREACH|network is unreachable/i.test(text)) return "network unreachable (ENETUNREACH)";
   if (/EHOSTUNREACH|no route to host/i.test(text)) return "host unreachable (EHOSTUNREACH)";
   if (/TimeoutError|ETIMEDOUT|timed out|aborted/i.test(text)) return "connection timed out";
-  return text === "" ? "no connection" : text;
+  return innermostMessage(error) ?? "no connection";
+}
+
+/** The message of the deepest `cause` ("fetch failed" says less than "bad port"). */
+function innermostMessage(error: unknown): string | null {
+  let message: string | null = null;
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const e = current as { message?: unknown; cause?: unknown };
+    if (typeof e.message === "string" && e.message !== "") message = e.message;
+    current = e.cause;
+  }
+  return message;
 }
 
 /**

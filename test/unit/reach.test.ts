@@ -40,7 +40,10 @@ describe("fetchFailureCause", () => {
     expect(fetchFailureCause(new DOMException("The operation timed out.", "TimeoutError"))).toBe(
       "connection timed out",
     );
-    expect(fetchFailureCause(new Error("something odd"))).toBe("Error something odd");
+    expect(fetchFailureCause(new Error("something odd"))).toBe("something odd");
+    expect(fetchFailureCause(new TypeError("fetch failed", { cause: new Error("bad port") }))).toBe(
+      "bad port",
+    );
   });
 
   it("probeCause: null when something answers, the cause when the fetch fails", async () => {
