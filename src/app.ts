@@ -55,7 +55,7 @@ export function createApp(deps: AppDeps): Hono {
           "OpenAI-Organization",
           "OpenAI-Project",
         ],
-        exposeHeaders: ["x-request-id", "Retry-After"],
+        exposeHeaders: ["x-request-id", "Retry-After", "x-claude-compacted"],
         maxAge: 600,
       }),
     );

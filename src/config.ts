@@ -200,6 +200,22 @@ export const SETTINGS = {
     description:
       "Let the CLI keep retrying upstream 429/529 (it backs off for minutes) instead of answering 429/503 at once",
   }),
+  upstreamUnreachableTimeoutMs: setting({
+    flag: "upstream-unreachable-timeout",
+    env: "UPSTREAM_UNREACHABLE_TIMEOUT_MS",
+    schema: ms,
+    default: "20000",
+    description:
+      "How long the CLI may keep retrying an upstream API it cannot connect to (connection refused, DNS failure), ms from its first failed attempt; then 502 upstream_unreachable naming the cause; 0: at the first failure",
+  }),
+  autoCompact: setting({
+    flag: "auto-compact",
+    env: "AUTO_COMPACT",
+    schema: bool,
+    default: false,
+    description:
+      "Let the claude CLI summarise a conversation that outgrows the context window and answer from the summary (response header x-claude-compacted: true); off: 400 context_length_exceeded",
+  }),
   toolResultTimeoutMs: setting({
     flag: "tool-result-timeout",
     env: "TOOL_RESULT_TIMEOUT_MS",

@@ -4,6 +4,7 @@
  */
 import { createApp } from "./app.ts";
 import { isLoopbackHost } from "./auth.ts";
+import { compactionEnv } from "./claude/driver.ts";
 import { probeClaude } from "./claude/probe.ts";
 import { classifyCliVersion, TESTED_CLI_RANGE } from "./claude/supported.ts";
 import { Watchdog } from "./claude/watchdog.ts";
@@ -127,7 +128,7 @@ const app = createApp({
   claude,
   workDir,
   tempRoot,
-  childEnv: {},
+  childEnv: compactionEnv(config.autoCompact),
   dropEnv: config.dropAnthropicApiKey ? ["ANTHROPIC_API_KEY"] : [],
   limiter,
   lifecycle,

@@ -13,6 +13,7 @@ import {
   splitTail,
   toAnthropicMessages,
 } from "../claude/session.ts";
+import { contextWindowRefusal } from "../claude/status.ts";
 import type { CompletionOptions } from "../completions.ts";
 import type { AppDeps } from "../deps.ts";
 import type { Release } from "../limiter.ts";
@@ -21,6 +22,7 @@ import { resolveImages } from "../openai/images.ts";
 import type { ChatCompletionRequest } from "../openai/schema.ts";
 import { CLIENT_TOOL_PREFIX, ToolBridge } from "../tools/bridge.ts";
 import type { IssuedToolCall, LiveRun, ParkedRun } from "../tools/registry.ts";
+import { reachWatch } from "./reach.ts";
 
 /** Largest `--json-schema` accepted on the command line, bytes (Windows caps a command line at ~32 KB). */
 export const MAX_JSON_SCHEMA_BYTES = 16 * 1024;
@@ -197,6 +199,13 @@ export async function openRun(
     },
     toolPrefix,
     structuredOutput: jsonSchema !== undefined,
+    // Context window and reachability (issue 8, items 6 and 7).
+    autoCompact: deps.config.autoCompact,
+    upstream: reachWatch({
+      timeoutMs: deps.config.upstreamUnreachableTimeoutMs,
+      baseUrl: deps.childEnv.ANTHROPIC_BASE_URL ?? deps.runtime.env().ANTHROPIC_BASE_URL,
+      stop: (error) => controller.abort(error),
+    }),
   };
   const run: LiveRun = {
     bridge,
@@ -306,7 +315,9 @@ async function* withTranscriptFallback(
         started = true;
         clearTimeout(timer);
       }
-      if (!started && event.type === "result") {
+      // A result before any answer: the CLI rejected the session. A conversation over the
+      // context window is refused as a transcript too, so that one is passed on.
+      if (!started && event.type === "result" && contextWindowRefusal(event) === null) {
         throw new ProxyError(502, event.result ?? "resume failed", { code: "cli_error" });
       }
       yield event;

@@ -78,6 +78,17 @@ export function childEnv(
 }
 
 /**
+ * The child's environment for compaction: `DISABLE_AUTO_COMPACT=1` unless `--auto-compact`.
+ * Verified on CLI 2.1.221 and 2.1.332: it stops both the CLI's compaction of a conversation it
+ * estimates too large and the one it starts after the API's 400 "prompt is too long" (which
+ * otherwise answers from a summary, HTTP 200). `DISABLE_COMPACT` would also change how the CLI
+ * sizes the context window, so it is not used.
+ */
+export function compactionEnv(autoCompact: boolean): Record<string, string> {
+  return autoCompact ? {} : { DISABLE_AUTO_COMPACT: "1" };
+}
+
+/**
  * Starts a run and yields the CLI's events up to `result`.
  * @throws ProxyError as {@link runCli} does; errors writing the temp files propagate.
  */

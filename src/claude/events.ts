@@ -54,6 +54,10 @@ export interface ResultEvent {
   total_cost_usd: number;
   structured_output?: unknown;
   num_turns?: number;
+  /** Why the CLI's loop ended (2.1.2xx+): `completed`, `blocking_limit`, `prompt_too_long`, ... */
+  terminal_reason?: string;
+  /** The CLI's category of an API error (2.1.332+), e.g. `connection_failed`. */
+  api_error?: string;
 }
 
 /** One parsed stdout line. */
@@ -75,6 +79,23 @@ export type CliEvent =
       error: string;
     }
   | ResultEvent
+  | {
+      /**
+       * `system/status` about compaction (the CLI summarising the conversation to fit the
+       * context window): `status: "compacting"` → started, then `compact_result`.
+       */
+      type: "compact";
+      phase: "started" | "succeeded" | "failed";
+      /** `compact_error` of a failed compaction, e.g. "too_few_groups". */
+      error: string | null;
+    }
+  | {
+      /** `system/compact_boundary`: the conversation was replaced by a summary from here on. */
+      type: "compact_boundary";
+      /** `auto` (the CLI decided) or `manual`. */
+      trigger: string;
+      preTokens: number | null;
+    }
   | {
       /** `rate_limit_event`: `resetsAt` (Unix seconds) when the API sent its rate-limit headers. */
       type: "rate_limit";
@@ -142,6 +163,24 @@ export function toEvent(raw: unknown): CliEvent {
           error: String(raw.error ?? ""),
         };
       }
+      if (raw.subtype === "status" && raw.status === "compacting") {
+        return { type: "compact", phase: "started", error: null };
+      }
+      if (raw.subtype === "status" && typeof raw.compact_result === "string") {
+        return {
+          type: "compact",
+          phase: raw.compact_result === "success" ? "succeeded" : "failed",
+          error: typeof raw.compact_error === "string" ? raw.compact_error : null,
+        };
+      }
+      if (raw.subtype === "compact_boundary") {
+        const meta = isRecord(raw.compact_metadata) ? raw.compact_metadata : {};
+        return {
+          type: "compact_boundary",
+          trigger: String(meta.trigger ?? ""),
+          preTokens: typeof meta.pre_tokens === "number" ? meta.pre_tokens : null,
+        };
+      }
       return { type: "unknown", raw };
     case "stream_event":
       if (!isRecord(raw.event) || typeof raw.event.type !== "string")
@@ -184,6 +223,10 @@ export function toEvent(raw: unknown): CliEvent {
           ? {}
           : { structured_output: raw.structured_output }),
         ...(typeof raw.num_turns === "number" ? { num_turns: raw.num_turns } : {}),
+        ...(typeof raw.terminal_reason === "string"
+          ? { terminal_reason: raw.terminal_reason }
+          : {}),
+        ...(typeof raw.api_error === "string" ? { api_error: raw.api_error } : {}),
       };
     default:
       return { type: "unknown", raw };

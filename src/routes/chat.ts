@@ -244,6 +244,8 @@ export function chatRoutes(deps: AppDeps): Hono {
           deps.log.warn({ err: String(error) }, "could not end a run cleanly"),
         );
         logDone(200, collected.completion.usage, undefined, end.result?.total_cost_usd);
+        // Answered from the CLI's summary of the conversation (only with --auto-compact).
+        if (end.compacted) c.header(COMPACTED_HEADER, "true");
         return c.json(collected.completion);
       } catch (thrown) {
         const error = stopReason(live, thrown);
@@ -288,6 +290,8 @@ export function chatRoutes(deps: AppDeps): Hono {
     }
     if (ready === null) void opening.catch(() => {});
     const includeUsage = request.stream_options?.include_usage === true;
+    // A stream's headers go out before a compaction would be known: say only that it may happen.
+    if (deps.config.autoCompact) c.header(COMPACTED_HEADER, "allowed");
     return streamSSE(c, async (stream) => {
       const frame = (choices: ChatCompletionChunk["choices"], usage?: CompletionUsage) =>
         stream.writeSSE({
@@ -389,6 +393,9 @@ export function chatRoutes(deps: AppDeps): Hono {
   });
   return app;
 }
+
+/** `true`: the answer came after the CLI summarised the conversation; `allowed`: a stream that may. */
+export const COMPACTED_HEADER = "x-claude-compacted";
 
 /**
  * Waits for `promise`, calling `ping` every `intervalMs` until it settles (SSE comments keep

@@ -236,3 +236,53 @@ describe("completionParts with client tool calls", () => {
     expect(next.value).toEqual(sentinel);
   });
 });
+
+describe("compaction (compacted-after-400.jsonl: CLI 2.1.332 summarised after the API's 400)", () => {
+  it("is refused with 400 context_length_exceeded unless autoCompact", async () => {
+    const { parts, error } = await collect(fixtureEvents("compacted-after-400"));
+    expect(error?.status).toBe(400);
+    expect(error?.code).toBe("context_length_exceeded");
+    expect(error?.message).toContain("--auto-compact");
+    expect(parts.filter((p) => p.kind === "delta")).toEqual([]);
+  });
+
+  it("with autoCompact the answer ends with compacted: true", async () => {
+    const { parts, error } = await collect(
+      fixtureEvents("compacted-after-400"),
+      options({ autoCompact: true }),
+    );
+    expect(error).toBeUndefined();
+    const end = parts.at(-1);
+    expect(end?.kind === "end" && end.compacted).toBe(true);
+  });
+
+  it("a plain answer is not compacted; a compaction is refused as soon as it starts", async () => {
+    const plain = await collect(fixtureEvents("text"));
+    const end = plain.parts.at(-1);
+    expect(end?.kind === "end" && end.compacted).toBe(false);
+    const local = await collect(fixtureEvents("prompt-too-long-local"), options());
+    expect(local.error?.code).toBe("context_length_exceeded");
+    // Recorded with compaction on: "compacting" comes before the CLI's own refusal.
+    expect(local.error?.message).toContain("--auto-compact");
+  });
+});
+
+describe("the upstream watch", () => {
+  it("is told about connection failures, progress and the end of the leg", async () => {
+    const calls: string[] = [];
+    const upstream = {
+      connectionFailed: (e: { attempt: number }) => calls.push(`failed ${e.attempt}`),
+      reached: () => calls.push("reached"),
+      close: () => calls.push("close"),
+      baseUrl: "http://127.0.0.1:1",
+    };
+    const { error } = await collect(fixtureEvents("unreachable-refused"), options({ upstream }));
+    expect(calls).toEqual(["failed 1", "close"]);
+    expect(error?.code).toBe("upstream_unreachable");
+    expect(error?.message).toContain("http://127.0.0.1:1");
+    calls.length = 0;
+    await collect(fixtureEvents("text"), options({ upstream }));
+    expect(calls[0]).toBe("reached");
+    expect(calls.at(-1)).toBe("close");
+  });
+});

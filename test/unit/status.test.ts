@@ -1,10 +1,15 @@
 import { describe, expect, it } from "vitest";
 import type { CliEvent, ResultEvent } from "../../src/claude/events.ts";
 import {
+  connectionCause,
+  contextLengthError,
+  contextWindowRefusal,
   DEFAULT_RETRY_AFTER_SECONDS,
   errorForStatus,
+  promptTooLong,
   resultError,
   retryError,
+  unreachableError,
   upstreamMessage,
 } from "../../src/claude/status.ts";
 import { fixtureEvents } from "./cli-fixtures.ts";
@@ -182,5 +187,111 @@ describe("Retry-After of a 429 from the CLI's rate_limit_event", () => {
     expect(error?.status).toBe(429);
     expect(error?.headers()).toEqual({ "Retry-After": "120" });
     expect(resultError(result, undefined, null)?.headers()).toEqual({ "Retry-After": "30" });
+  });
+});
+
+describe("context window (recorded on CLI 2.1.332)", () => {
+  it("a local refusal (api_error_status null, blocking_limit) → 400 context_length_exceeded", () => {
+    const result = recordedResult("prompt-too-long-local");
+    expect(result.api_error_status).toBeNull();
+    expect(result.terminal_reason).toBe("blocking_limit");
+    const error = resultError(result);
+    expect(error?.status).toBe(400);
+    expect(error?.toJSON().error).toMatchObject({
+      type: "invalid_request_error",
+      param: "messages",
+      code: "context_length_exceeded",
+    });
+    expect(error?.message).toContain("maximum context length");
+    expect(error?.message).toContain("Prompt is too long");
+  });
+
+  it("the API's 400 with compaction off (no numbers) → 400 context_length_exceeded", () => {
+    const result = recordedResult("prompt-too-long-400");
+    expect(result.api_error_status).toBe(400);
+    expect(result.result).toBe("Prompt is too long");
+    const error = resultError(result);
+    expect(error?.status).toBe(400);
+    expect(error?.code).toBe("context_length_exceeded");
+    expect(error?.param).toBe("messages");
+  });
+
+  it("carries the CLI's numbers when it gives them", () => {
+    const error = resultError(recordedResult("prompt-too-long-400-counted"));
+    expect(error?.code).toBe("context_length_exceeded");
+    expect(error?.message).toMatch(
+      /^This model's maximum context length is 200000 tokens\. However, your messages resulted in 250000 tokens/,
+    );
+  });
+
+  it("promptTooLong reads both wordings of the numbers", () => {
+    expect(promptTooLong("Prompt is too long")).toEqual({ tokens: null, limit: null });
+    expect(
+      promptTooLong("Prompt is too long · the request is ~250,000 tokens (limit 200000) but ..."),
+    ).toEqual({ tokens: 250000, limit: 200000 });
+    expect(
+      promptTooLong(
+        'API Error: 400 {"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 250000 tokens > 200000 maximum"}}',
+      ),
+    ).toEqual({ tokens: 250000, limit: 200000 });
+    expect(promptTooLong("messages: text content blocks must be non-empty")).toBeNull();
+    expect(promptTooLong(null)).toBeNull();
+  });
+
+  it("errorForStatus(400) with a prompt-too-long text → context_length_exceeded; others unchanged", () => {
+    const error = errorForStatus(400, "prompt is too long: 250000 tokens > 200000 maximum");
+    expect(error.code).toBe("context_length_exceeded");
+    expect(error.message).toContain("200000");
+    expect(errorForStatus(400, "bad request").code).toBe("upstream_invalid_request");
+  });
+
+  it("contextWindowRefusal ignores successes and other statuses", () => {
+    const result = recordedResult("prompt-too-long-400");
+    expect(contextWindowRefusal({ ...result, is_error: false })).toBeNull();
+    expect(contextWindowRefusal({ ...result, api_error_status: 500 })).toBeNull();
+    expect(contextWindowRefusal(recordedResult("error-400"))).toBeNull();
+    expect(contextLengthError({ tokens: null, limit: 1000 }, "x").message).toContain("1000");
+  });
+});
+
+describe("an unreachable API", () => {
+  it("the CLI's final connection error (2.1.332, ECONNREFUSED) → 502 upstream_unreachable naming it", () => {
+    const result = recordedResult("unreachable-refused");
+    const error = resultError(result, undefined, null, Date.now(), "http://127.0.0.1:1");
+    expect(error?.status).toBe(502);
+    expect(error?.code).toBe("upstream_unreachable");
+    expect(error?.message).toContain("ECONNREFUSED");
+    expect(error?.message).toContain("ANTHROPIC_BASE_URL http://127.0.0.1:1");
+  });
+
+  it("connectionCause reads both releases' texts; a reset is not unreachable", () => {
+    expect(connectionCause("API Error: Unable to connect to API (ConnectionRefused)")).toBe(
+      "connection refused (ECONNREFUSED)",
+    );
+    expect(connectionCause("API Error: Unable to connect to API (ENOTFOUND)")).toBe(
+      "DNS lookup failed (ENOTFOUND)",
+    );
+    expect(
+      connectionCause(
+        "API Error: Can't reach the API server — check your internet or DNS (ENOTFOUND)",
+        "connection_failed",
+      ),
+    ).toBe("DNS lookup failed (ENOTFOUND)");
+    expect(connectionCause("API Error: Unable to connect to API (ECONNRESET)")).toBeNull();
+    expect(connectionCause("API Error: something (EWHATEVER)", "connection_failed")).toBe(
+      "EWHATEVER",
+    );
+  });
+
+  it("unreachableError names the URL, the cause and the wait", () => {
+    const error = unreachableError("DNS lookup failed (ENOTFOUND)", "http://x.invalid", {
+      ms: 20_400,
+      attempts: 5,
+    });
+    expect(error.status).toBe(502);
+    expect(error.message).toBe(
+      "The claude CLI cannot reach ANTHROPIC_BASE_URL http://x.invalid: DNS lookup failed (ENOTFOUND) (the claude CLI tried 5 times over 20 s)",
+    );
+    expect(unreachableError(null, undefined).message).toContain("the Anthropic API");
   });
 });
