@@ -415,6 +415,91 @@ describe.skipIf(!enabled)("extras (node)", () => {
     });
   });
 
+  describe("a resumed CLI that never starts answering (a wrapper that hangs on --resume)", () => {
+    let proxy: ProxyProcess;
+    beforeAll(async () => {
+      // What 2.1.3xx did with the old deferred-tool marker: read stdin, print nothing, wait.
+      const wrapper = join(dirs.root, "hang-wrapper", "claude");
+      await mkdir(join(dirs.root, "hang-wrapper"), { recursive: true });
+      const real = claudeBin().replaceAll("'", "'\\''");
+      await writeFile(
+        wrapper,
+        [
+          "#!/bin/sh",
+          'for arg in "$@"; do',
+          '  if [ "$arg" = "--resume" ]; then',
+          "    exec cat > /dev/null",
+          "  fi",
+          "done",
+          `exec '${real}' "$@"`,
+          "",
+        ].join("\n"),
+        { mode: 0o755 },
+      );
+      proxy = await extraProxy("hang", [
+        "--claude-path",
+        wrapper,
+        "--resume-start-timeout",
+        "2000",
+        "--kill-grace",
+        "500",
+      ]);
+    });
+
+    it("a replayed tool result is answered from a transcript after --resume-start-timeout; the hung CLI is stopped", async () => {
+      fake.script({ content: [{ type: "text", text: "It is warm." }] });
+      const started = performance.now();
+      const completion = await client(proxy).chat.completions.create({
+        model: "sonnet",
+        messages: [
+          { role: "user", content: "Weather in Rome?" },
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [
+              {
+                id: "call_hang_1",
+                type: "function",
+                function: { name: "get_weather", arguments: '{"city":"Rome"}' },
+              },
+            ],
+          },
+          { role: "tool", tool_call_id: "call_hang_1", content: "warm" },
+        ],
+        tools: [
+          {
+            type: "function",
+            function: {
+              name: "get_weather",
+              parameters: { type: "object", properties: { city: { type: "string" } } },
+            },
+          },
+        ],
+      });
+      const elapsed = performance.now() - started;
+      expect(completion.choices[0]?.message.content).toBe("It is warm.");
+      expect(completion.choices[0]?.finish_reason).toBe("stop");
+      // It waited for the start timeout, not for the idle timeout (5 min).
+      expect(elapsed).toBeGreaterThan(2_000);
+      expect(elapsed).toBeLessThan(30_000);
+      // The transcript carried the call and its result.
+      expect(fake.requests).toHaveLength(1);
+      const text = lastUserText(fake.requests[0]?.body);
+      expect(text).toContain("<conversation_history>");
+      expect(text).toContain("call_hang_1");
+      expect(text).toContain("warm");
+      await waitUntil(
+        () =>
+          logLines(proxy).some((l) =>
+            String(l.msg ?? "").includes("did not start answering a resumed session"),
+          ),
+        5_000,
+      );
+      const left = await waitForLeftovers(join(dirs.tmp, "hang"), 5_000);
+      expect(left).toEqual({ pids: [], files: [] });
+    });
+  });
+
   describe("/metrics and /v1/usage", () => {
     it("count completions and tokens as the client saw them; usage totals survive a restart", async () => {
       const dataDir = join(dirs.root, "data");
