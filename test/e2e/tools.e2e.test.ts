@@ -71,6 +71,9 @@ const FULL_RUNTIMES = (process.env.E2E_TOOLS_FULL ?? "node")
 /** How long a parked run waits for its tool results in these tests (`--tool-result-timeout`). */
 const TOOL_RESULT_TIMEOUT_MS = 4_000;
 
+/** The CLI's own MCP limits in the proxy's environment (the proxy must override them). */
+const CLI_MCP_LIMIT_MS = 1_000;
+
 const WEATHER_PARAMETERS = {
   type: "object",
   properties: {
@@ -191,7 +194,13 @@ function describeRuntime(runtime: E2eRuntime): void {
       tmp = join(dirs.tmp, runtime);
       await mkdir(tmp);
       proxy = await startProxy(runtime, {
-        env: proxyEnv(fake.url, { home: dirs.home, tmp }),
+        env: {
+          ...proxyEnv(fake.url, { home: dirs.home, tmp }),
+          // A hostile environment: the CLI's own MCP limits far below the proxy's wait. The
+          // proxy sets them for its child, so they never cut a parked run short.
+          CLAUDE_CODE_MCP_TOOL_IDLE_TIMEOUT: String(CLI_MCP_LIMIT_MS),
+          MCP_TOOL_TIMEOUT: String(CLI_MCP_LIMIT_MS),
+        },
         args: ["--kill-grace", "1000", "--tool-result-timeout", String(TOOL_RESULT_TIMEOUT_MS)],
       });
       client = new OpenAI({ baseURL: proxy.url, apiKey: "x", maxRetries: 0, timeout: 60_000 });
@@ -795,6 +804,54 @@ function describeRuntime(runtime: E2eRuntime): void {
       },
     );
 
+    itFull(
+      "a result that arrives after the CLI's own MCP limits (set low in the environment) still continues the run, with no extra API call",
+      async () => {
+        fake.script({
+          content: [
+            {
+              type: "tool_use",
+              id: "toolu_e2e_slow",
+              name: "mcp__client__get_time",
+              input: { timezone: "UTC" },
+            },
+          ],
+        });
+        const question: ChatCompletionMessageParam = { role: "user", content: "Time?" };
+        const first = await client.chat.completions.create({
+          model: "sonnet",
+          messages: [question],
+          tools: TOOLS,
+        });
+        expect(first.choices[0]?.finish_reason).toBe("tool_calls");
+        const parked = claudes();
+        // Past the CLI's own limits, within the proxy's.
+        await new Promise((resolve) => setTimeout(resolve, CLI_MCP_LIMIT_MS * 2.5));
+        expect(fake.requests).toHaveLength(1);
+        let servedBy: number[] = [];
+        fake.setHandler(() => {
+          servedBy = claudes();
+          return { content: [{ type: "text", text: "It is noon." }] };
+        });
+        const second = await client.chat.completions.create({
+          model: "sonnet",
+          messages: [
+            question,
+            first.choices[0]?.message as ChatCompletionMessageParam,
+            { role: "tool", tool_call_id: "toolu_e2e_slow", content: "12:00" },
+          ],
+          tools: TOOLS,
+        });
+        expect(second.choices[0]?.message.content).toBe("It is noon.");
+        expect(servedBy).toEqual(parked);
+        expect(fake.requests).toHaveLength(2);
+        expect(turns(fake.requests[1]?.body).at(-1)).toEqual({
+          role: "user",
+          blocks: ["tool_result:toolu_e2e_slow:12:00"],
+        });
+      },
+    );
+
     // ---------------------------------------------------------------- replay
 
     itFull(
@@ -827,6 +884,8 @@ function describeRuntime(runtime: E2eRuntime): void {
         ).toEqual([]);
         expect(performance.now() - waited).toBeGreaterThan(TOOL_RESULT_TIMEOUT_MS / 2);
         expect(await waitForNoLeftovers(tmp)).toEqual([]);
+        // Stopped before it could send anything upstream (no answer built on a substitute result).
+        expect(fake.requests).toHaveLength(1);
 
         let servedBy: number[] = [];
         fake.setHandler(() => {
