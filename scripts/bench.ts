@@ -72,7 +72,11 @@ async function direct(): Promise<{ ttft: number; total: number }> {
         buffer = buffer.slice(index + 1);
         index = buffer.indexOf("\n");
         if (ttft === 0 && line.includes('"text_delta"')) ttft = performance.now() - started;
-        if (line.startsWith('{"type":"result"')) {
+        // Parse: from 2.1.3xx a result line need not start with "type".
+        if (
+          line.includes('"result"') &&
+          (JSON.parse(line) as { type?: string }).type === "result"
+        ) {
           const total = performance.now() - started;
           child.stdin.end();
           child.once("exit", () => resolve({ ttft, total }));
