@@ -106,10 +106,12 @@ export function createApp(deps: AppDeps): Hono {
     return c.body(body, 200, { "Content-Type": contentType });
   });
   app.get("/v1/usage", (c) => c.json(deps.usage.totals()));
-  // The MCP endpoint of runs with client tools; the unguessable token is the credential.
+  // The MCP endpoint of runs with client tools: only the run's own CLI holds the secret.
   app.all("/mcp/:token", async (c) => {
     const bridge = deps.toolRuns.bridge(c.req.param("token"));
-    if (bridge === undefined) return c.json({ error: "unknown MCP endpoint" }, 404);
+    if (bridge === undefined || !bridge.authorized(c.req.raw)) {
+      return c.json({ error: "unknown MCP endpoint" }, 404);
+    }
     return bridge.handle(c.req.raw);
   });
   app.route("/v1", modelsRoutes(deps));

@@ -21,7 +21,12 @@ import { ProxyError } from "../openai/errors.ts";
 import { resolveImages } from "../openai/images.ts";
 import type { ChatCompletionRequest } from "../openai/schema.ts";
 import { CLIENT_TOOL_PREFIX, ToolBridge } from "../tools/bridge.ts";
-import type { IssuedToolCall, LiveRun, ParkedRun } from "../tools/registry.ts";
+import {
+  conversationFingerprint,
+  type IssuedToolCall,
+  type LiveRun,
+  type ParkedRun,
+} from "../tools/registry.ts";
 import { reachWatch } from "./reach.ts";
 
 /** Largest `--json-schema` accepted on the command line, bytes (Windows caps a command line at ~32 KB). */
@@ -35,6 +40,24 @@ export interface ToolFollowUp {
   results: Array<{ id: string; content: string }>;
   /** True when a user message with content comes after it too (OpenClaw adds one). */
   userAfter: boolean;
+  /** Index of that assistant message in `messages`. */
+  assistantIndex: number;
+}
+
+/**
+ * The fingerprint ({@link conversationFingerprint}) of `request`'s first `count` messages
+ * (all by default), its resolved model and its tool names.
+ */
+export function requestFingerprint(
+  request: ChatCompletionRequest,
+  model: string,
+  count: number = request.messages.length,
+): string {
+  return conversationFingerprint(
+    request.messages.slice(0, count),
+    model,
+    (request.tools ?? []).map((tool) => tool.function.name),
+  );
 }
 
 /**
@@ -64,7 +87,7 @@ export function toolFollowUp(request: ChatCompletionRequest): ToolFollowUp | nul
     name: call.function.name,
     arguments: call.function.arguments,
   }));
-  return { calls, results, userAfter };
+  return { calls, results, userAfter, assistantIndex: index };
 }
 
 /**
@@ -77,10 +100,14 @@ export function toolFollowUp(request: ChatCompletionRequest): ToolFollowUp | nul
 export async function continueRun(
   deps: AppDeps,
   request: ChatCompletionRequest,
+  identity: { owner: string; model: string },
 ): Promise<ParkedRun | null> {
   const followUp = toolFollowUp(request);
   if (followUp === null) return null;
-  const taken = deps.toolRuns.take(followUp.calls);
+  const taken = deps.toolRuns.take(followUp.calls, {
+    owner: identity.owner,
+    conversation: requestFingerprint(request, identity.model, followUp.assistantIndex),
+  });
   if (taken === null) return null;
   const { run, ids } = taken;
   if (followUp.userAfter) {

@@ -19,7 +19,7 @@ export interface RunArgs {
   systemPromptMode: "replace" | "append";
   /** Session file to resume (a path the proxy wrote), see DESIGN.md sessions. */
   resumeSessionId?: string;
-  /** `--mcp-config` JSON (small and bounded: one server URL). */
+  /** `--mcp-config` value: the path of a JSON file (it holds the bridge's secret). */
   mcpConfig?: string;
   /** Tool names for `--allowedTools` (`mcp__NAME__TOOL`). */
   allowedTools?: readonly string[];

@@ -43,7 +43,7 @@ export interface RunRequest {
   session: SessionPlan;
   /** `max_tokens` → `CLAUDE_CODE_MAX_OUTPUT_TOKENS` for the child. */
   maxOutputTokens?: number | undefined;
-  /** `--mcp-config` JSON for client tools. */
+  /** `--mcp-config` JSON for client tools (written to a 0600 file in the run's directory). */
   mcpConfig?: string | undefined;
   /** ms the CLI waits on one MCP `tools/call` (`MCP_TOOL_TIMEOUT`, `CLAUDE_CODE_MCP_TOOL_IDLE_TIMEOUT`). */
   toolCallTimeoutMs?: number | undefined;
@@ -100,10 +100,16 @@ export async function* startRun(
   const dir = await runtime.mkdtemp(context.tempRoot, "run-");
   let systemPromptFile: string | undefined;
   let sessionPath: string | undefined;
+  let mcpConfigFile: string | undefined;
   try {
     if (request.systemPrompt !== null || context.systemPromptMode === "replace") {
       systemPromptFile = `${dir}/system-prompt.md`;
       await runtime.writeFile(systemPromptFile, request.systemPrompt ?? "");
+    }
+    if (request.mcpConfig !== undefined) {
+      // A file, not argv: the config holds the bridge's secret (other users can read argv).
+      mcpConfigFile = `${dir}/mcp.json`;
+      await runtime.writeFile(mcpConfigFile, request.mcpConfig);
     }
     if (request.session.history.length > 0) {
       const sessionId = crypto.randomUUID();
@@ -129,9 +135,9 @@ export async function* startRun(
     ...(request.effort === undefined ? {} : { effort: request.effort }),
     ...(systemPromptFile === undefined ? {} : { systemPromptFile }),
     ...(sessionPath === undefined ? {} : { resumeSessionId: sessionPath }),
-    ...(request.mcpConfig === undefined
+    ...(mcpConfigFile === undefined
       ? {}
-      : { mcpConfig: request.mcpConfig, allowedTools: ["mcp__client"] }),
+      : { mcpConfig: mcpConfigFile, allowedTools: ["mcp__client"] }),
     ...(request.jsonSchema === undefined ? {} : { jsonSchema: request.jsonSchema }),
   });
   const env = childEnv(runtime.env(), context.env, context.dropEnv);

@@ -7,7 +7,8 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
-import { continueRun, openRun } from "../chat/start.ts";
+import { presentedKey } from "../auth.ts";
+import { continueRun, openRun, requestFingerprint } from "../chat/start.ts";
 import { type CompletionPart, completionParts } from "../completions.ts";
 import type { AppDeps } from "../deps.ts";
 import type { Release } from "../limiter.ts";
@@ -129,7 +130,9 @@ export function chatRoutes(deps: AppDeps): Hono {
 
     /** Opens (or continues) the run, waiting in the queue if needed. */
     const prepare = async () => {
-      let run: LiveRun | null = await continueRun(deps, request);
+      // A parked run belongs to the key that made its calls (never logged).
+      const owner = presentedKey(c.req.raw.headers) ?? "";
+      let run: LiveRun | null = await continueRun(deps, request, { owner, model });
       if (run === null) {
         if (deps.lifecycle.draining) {
           throw new ProxyError(503, "The proxy is shutting down", {
@@ -213,9 +216,13 @@ export function chatRoutes(deps: AppDeps): Hono {
           const parkedRun: ParkedRun = Object.assign(live, {
             bridge: live.bridge,
             toolCalls: end.state.toolCalls.map((call) => ({ ...call })),
+            owner,
+            conversation: requestFingerprint(request, model),
           });
           deps.toolRuns.park(parkedRun, deps.config.toolResultTimeoutMs);
           deps.lifecycle.checkIdle();
+          // Requests already waiting for a slot come first: a parked run gives its slot up.
+          if (deps.limiter.queued > 0) void deps.toolRuns.evictOldest();
           await parts.return(undefined);
           return;
         }

@@ -38,11 +38,20 @@ const TOOL_USE_ID_META = "claudecode/toolUseId";
 /** A JSON Schema for tools without `parameters`. */
 const EMPTY_OBJECT_SCHEMA = { type: "object", properties: {} };
 
+/** 256 random bits as hex. */
+function secret(): string {
+  return crypto.randomUUID().replaceAll("-", "") + crypto.randomUUID().replaceAll("-", "");
+}
+
 /** The MCP endpoint of one run. */
 export class ToolBridge {
-  /** Random path segment: `/mcp/{token}`. */
-  readonly token: string =
-    crypto.randomUUID().replaceAll("-", "") + crypto.randomUUID().replaceAll("-", "");
+  /** Random path segment: `/mcp/{token}` (not a secret on its own). */
+  readonly token: string = secret();
+  /**
+   * The credential: the CLI sends it as `Authorization: Bearer ...` (from the `--mcp-config`
+   * file, mode 0600 in the run's private directory, so it is on no command line).
+   */
+  readonly secret: string = secret();
   readonly #tools: readonly ChatCompletionTool[];
   readonly #results = new Map<string, ToolResult>();
   readonly #waiting = new Map<string, (result: ToolResult) => void>();
@@ -55,8 +64,9 @@ export class ToolBridge {
   }
 
   /**
-   * The `--mcp-config` JSON pointing the CLI at this bridge. `timeoutMs` becomes the server's
-   * `timeout` (ms), the CLI's per-server limit on one tool call, silent or not.
+   * The `--mcp-config` JSON pointing the CLI at this bridge, with its secret as a header; the
+   * driver writes it to a private file. `timeoutMs` becomes the server's `timeout` (ms), the
+   * CLI's per-server limit on one tool call, silent or not.
    */
   mcpConfig(baseUrl: string, timeoutMs?: number): string {
     return JSON.stringify({
@@ -64,10 +74,21 @@ export class ToolBridge {
         [MCP_SERVER_NAME]: {
           type: "http",
           url: `${baseUrl}/mcp/${this.token}`,
+          headers: { Authorization: `Bearer ${this.secret}` },
           ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
         },
       },
     });
+  }
+
+  /** Whether a request carries this bridge's secret (constant-time compare). */
+  authorized(request: Request): boolean {
+    const header = request.headers.get("authorization") ?? "";
+    const expected = `Bearer ${this.secret}`;
+    if (header.length !== expected.length) return false;
+    let diff = 0;
+    for (let i = 0; i < expected.length; i++) diff |= header.charCodeAt(i) ^ expected.charCodeAt(i);
+    return diff === 0;
   }
 
   /** Provides the result of a tool_use id; answers the CLI's `tools/call` now or when it arrives. */
@@ -110,6 +131,13 @@ export class ToolBridge {
       const meta = call.params._meta as Record<string, unknown> | undefined;
       const id =
         typeof meta?.[TOOL_USE_ID_META] === "string" ? (meta[TOOL_USE_ID_META] as string) : "";
+      // One call per tool_use: a second `tools/call` for the same id gets no result.
+      if (id === "" || this.calls.includes(id)) {
+        return {
+          content: [{ type: "text", text: "This tool call was already made" }],
+          isError: true,
+        };
+      }
       this.calls.push(id);
       const result = await this.#wait(id);
       return { content: [{ type: "text", text: result.content }], isError: result.isError };

@@ -37,6 +37,75 @@ export interface ParkedRun extends LiveRun {
   bridge: ToolBridge;
   /** The tool calls the client must answer, as sent to it. */
   toolCalls: IssuedToolCall[];
+  /** Who may continue it: the API key of the request that made the calls ("" without keys). */
+  owner: string;
+  /** {@link conversationFingerprint} of the conversation the calls answered. */
+  conversation: string;
+}
+
+/** What a follow-up must match, besides the calls, to take a parked run. */
+export interface FollowUpIdentity {
+  owner: string;
+  /** {@link conversationFingerprint} of the follow-up's messages before its last assistant message. */
+  conversation: string;
+}
+
+/** A chat message as far as the fingerprint reads it (OpenAI's wire shape). */
+interface FingerprintMessage {
+  role: string;
+  content?: unknown;
+  tool_calls?:
+    | ReadonlyArray<{ id: string; function: { name: string; arguments: string } }>
+    | undefined;
+  tool_call_id?: string | undefined;
+}
+
+/** A content value as text: a string, or its parts (text, refusal, image URL) joined. */
+function partsText(content: unknown): string {
+  if (typeof content === "string") return content.trim();
+  if (!Array.isArray(content)) return "";
+  return content
+    .map(
+      (part: {
+        type?: string;
+        text?: unknown;
+        refusal?: unknown;
+        image_url?: { url?: unknown };
+      }) =>
+        part.type === "text"
+          ? String(part.text ?? "")
+          : part.type === "refusal"
+            ? String(part.refusal ?? "")
+            : part.type === "image_url"
+              ? `[image ${String(part.image_url?.url ?? "")}]`
+              : "",
+    )
+    .join("\n")
+    .trim();
+}
+
+/**
+ * A conversation as a comparable string, after normalising what clients legitimately change
+ * when they send it back: string vs text-part content, whitespace at the ends, tool call ids as
+ * sanitisers rewrite them ({@link normalizeToolCallId}), argument key order. The model and the
+ * offered tool names are part of it.
+ */
+export function conversationFingerprint(
+  messages: readonly FingerprintMessage[],
+  model: string,
+  toolNames: readonly string[],
+): string {
+  const turns = messages.map((m) => [
+    m.role,
+    partsText(m.content),
+    (m.tool_calls ?? []).map((call) => [
+      normalizeToolCallId(call.id),
+      call.function.name,
+      canonicalArguments(call.function.arguments),
+    ]),
+    m.tool_call_id === undefined ? null : normalizeToolCallId(m.tool_call_id),
+  ]);
+  return JSON.stringify([model, [...toolNames].sort(), turns]);
 }
 
 /**
@@ -140,11 +209,16 @@ export class ToolRuns {
 
   /**
    * Takes the parked run whose calls the follow-up echoes back (see {@link pairToolCalls}),
-   * or null when none is alive.
+   * made for the same owner and conversation, or null when none is alive.
    * @returns the run and the pairing of the follow-up's call ids with the run's.
    */
-  take(echoed: readonly IssuedToolCall[]): { run: ParkedRun; ids: Map<string, string> } | null {
+  take(
+    echoed: readonly IssuedToolCall[],
+    identity: FollowUpIdentity,
+  ): { run: ParkedRun; ids: Map<string, string> } | null {
     for (const run of this.#parked.keys()) {
+      // Another key's run, or another conversation's, is never handed out.
+      if (run.owner !== identity.owner || run.conversation !== identity.conversation) continue;
       const ids = pairToolCalls(echoed, run.toolCalls);
       if (ids !== null) {
         this.#unpark(run);

@@ -128,6 +128,22 @@ describe("ToolBridge over hand-built MCP requests", () => {
     });
   });
 
+  it("refuses a second tools/call for the same tool_use id; the first still gets the result", async () => {
+    const bridge = new ToolBridge([weather]);
+    const first = rpc(bridge, 7, "tools/call", callParams("toolu_dup"));
+    await untilCalled(bridge, "toolu_dup");
+    const second = await rpc(bridge, 8, "tools/call", callParams("toolu_dup"));
+    expect(second.result).toEqual({
+      content: [{ type: "text", text: "This tool call was already made" }],
+      isError: true,
+    });
+    bridge.resolve("toolu_dup", { content: "18C", isError: false });
+    expect((await first).result).toEqual({
+      content: [{ type: "text", text: "18C" }],
+      isError: false,
+    });
+  });
+
   it("answers at once when the result came before the call", async () => {
     const bridge = new ToolBridge([weather]);
     bridge.resolve("toolu_2", { content: "city not found", isError: true });
@@ -198,13 +214,36 @@ describe("ToolBridge.mcpConfig", () => {
     const config = JSON.parse(bridge.mcpConfig("http://127.0.0.1:3456"));
     expect(config).toEqual({
       mcpServers: {
-        client: { type: "http", url: `http://127.0.0.1:3456/mcp/${bridge.token}` },
+        client: {
+          type: "http",
+          url: `http://127.0.0.1:3456/mcp/${bridge.token}`,
+          headers: { Authorization: `Bearer ${bridge.secret}` },
+        },
       },
     });
+    expect(JSON.parse(bridge.mcpConfig("http://x", 61_000)).mcpServers.client.timeout).toBe(61_000);
     expect(bridge.token).toMatch(/^[0-9a-f]{64}$/);
+    expect(bridge.secret).toMatch(/^[0-9a-f]{64}$/);
+    expect(bridge.secret).not.toBe(bridge.token);
     expect(new ToolBridge([]).token).not.toBe(bridge.token);
     // the model sees the tools as mcp__client__NAME
     expect(CLIENT_TOOL_PREFIX).toBe(`mcp__${MCP_SERVER_NAME}__`);
     expect(CLIENT_TOOL_PREFIX).toBe("mcp__client__");
+  });
+});
+
+describe("ToolBridge.authorized", () => {
+  it("accepts only its own secret as a Bearer token", () => {
+    const bridge = new ToolBridge([weather]);
+    const request = (authorization?: string) =>
+      new Request("http://127.0.0.1/mcp/x", {
+        method: "POST",
+        headers: authorization === undefined ? {} : { authorization },
+      });
+    expect(bridge.authorized(request(`Bearer ${bridge.secret}`))).toBe(true);
+    expect(bridge.authorized(request())).toBe(false);
+    expect(bridge.authorized(request(`Bearer ${bridge.token}`))).toBe(false);
+    expect(bridge.authorized(request(`Bearer ${new ToolBridge([]).secret}`))).toBe(false);
+    expect(bridge.authorized(request(`Bearer ${bridge.secret}x`))).toBe(false);
   });
 });

@@ -3,6 +3,7 @@ import type { CliEvent } from "../../src/claude/events.ts";
 import { ToolBridge } from "../../src/tools/bridge.ts";
 import {
   canonicalArguments,
+  conversationFingerprint,
   type IssuedToolCall,
   normalizeToolCallId,
   type ParkedRun,
@@ -30,6 +31,8 @@ async function parkedRun(...toolCallIds: string[]): Promise<TestRun> {
     },
     waiting: true,
     toolCalls: toolCallIds.map(call),
+    owner: "key-alice",
+    conversation: "conversation-1",
     released: 0,
     eventsClosed: false,
     release: () => {
@@ -53,6 +56,9 @@ function call(id: string): IssuedToolCall {
   return { id, name: "lookup", arguments: JSON.stringify({ key: id }) };
 }
 
+/** The owner and conversation of the runs {@link parkedRun} makes. */
+const ALICE = { owner: "key-alice", conversation: "conversation-1" };
+
 /** What a follow-up echoes back: the calls with these ids, as issued. */
 function echo(...ids: string[]): IssuedToolCall[] {
   return ids.map(call);
@@ -60,7 +66,7 @@ function echo(...ids: string[]): IssuedToolCall[] {
 
 /** The run `take` hands out, or null. */
 function taken(runs: ToolRuns, calls: IssuedToolCall[]): ParkedRun | null {
-  return runs.take(calls)?.run ?? null;
+  return runs.take(calls, ALICE)?.run ?? null;
 }
 
 afterEach(() => {
@@ -168,7 +174,7 @@ describe("ToolRuns", () => {
       { ...call("toolu_x_52_1"), id: "toolux521" },
       { ...call("toolu_x_52_2"), id: "TOOLUX522" },
     ];
-    const found = runs.take(rewritten);
+    const found = runs.take(rewritten, ALICE);
     expect(found?.run).toBe(run);
     expect([...(found?.ids ?? [])]).toEqual([
       ["toolux521", "toolu_x_52_1"],
@@ -216,5 +222,65 @@ describe("pairToolCalls", () => {
     expect(canonicalArguments('{"b":1,"a":{"d":2,"c":[3]}}')).toBe('{"a":{"c":[3],"d":2},"b":1}');
     expect(canonicalArguments("")).toBe("{}");
     expect(canonicalArguments("not json ")).toBe("not json");
+  });
+});
+
+describe("ToolRuns ownership", () => {
+  it("never hands a parked run to another key or another conversation", async () => {
+    const runs = new ToolRuns();
+    const run = await parkedRun("call_a");
+    runs.park(run, 60_000);
+    expect(runs.take(echo("call_a"), { ...ALICE, owner: "key-bob" })).toBeNull();
+    expect(runs.take(echo("call_a"), { ...ALICE, owner: "" })).toBeNull();
+    expect(runs.take(echo("call_a"), { ...ALICE, conversation: "conversation-2" })).toBeNull();
+    expect(runs.parkedCount).toBe(1);
+    expect(runs.take(echo("call_a"), ALICE)?.run).toBe(run);
+  });
+});
+
+describe("conversationFingerprint", () => {
+  const base = [
+    { role: "system", content: "Be brief." },
+    { role: "user", content: "Weather?" },
+    {
+      role: "assistant",
+      content: null,
+      tool_calls: [{ id: "toolu_x_1", function: { name: "get", arguments: '{"a":1,"b":2}' } }],
+    },
+    { role: "tool", tool_call_id: "toolu_x_1", content: "sunny" },
+  ];
+
+  it("is the same after what clients legitimately change", () => {
+    const echoed = [
+      { role: "system", content: [{ type: "text", text: " Be brief.\n" }] },
+      { role: "user", content: [{ type: "text", text: "Weather?" }] },
+      {
+        role: "assistant",
+        content: "",
+        tool_calls: [{ id: "toolux1", function: { name: "get", arguments: '{ "b": 2, "a": 1 }' } }],
+      },
+      { role: "tool", tool_call_id: "TOOLUX1", content: "sunny " },
+    ];
+    expect(conversationFingerprint(echoed, "sonnet", ["get"])).toBe(
+      conversationFingerprint(base, "sonnet", ["get"]),
+    );
+  });
+
+  it("differs for another question, system prompt, model, tool set, result or order", () => {
+    const print = conversationFingerprint(base, "sonnet", ["get"]);
+    const changed = (i: number, patch: object) =>
+      base.map((m, j) => (j === i ? { ...m, ...patch } : m));
+    expect(conversationFingerprint(changed(1, { content: "Time?" }), "sonnet", ["get"])).not.toBe(
+      print,
+    );
+    expect(
+      conversationFingerprint(changed(0, { content: "Be long." }), "sonnet", ["get"]),
+    ).not.toBe(print);
+    expect(conversationFingerprint(changed(3, { content: "rain" }), "sonnet", ["get"])).not.toBe(
+      print,
+    );
+    expect(conversationFingerprint(base, "haiku", ["get"])).not.toBe(print);
+    expect(conversationFingerprint(base, "sonnet", ["get", "put"])).not.toBe(print);
+    expect(conversationFingerprint([...base].reverse(), "sonnet", ["get"])).not.toBe(print);
   });
 });
