@@ -16,14 +16,11 @@ import { userTurnLine } from "../src/claude/prompt.ts";
 import { type E2eRuntime, makeE2eDirs, proxyEnv, startProxy } from "../test/e2e/harness.ts";
 import { claudeBin, cliEnv } from "../test/fixtures/claude-cli.ts";
 import { startFakeAnthropic } from "../test/fixtures/fake-anthropic.ts";
+import { median, option } from "./bench-common.ts";
 
 const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 ? (args[index + 1] ?? fallback) : fallback;
-};
-const RUNS = Number(option("runs", "10"));
-const RUNTIME = option("runtime", "node") as E2eRuntime;
+const RUNS = Number(option(args, "runs", "10"));
+const RUNTIME = option(args, "runtime", "node") as E2eRuntime;
 
 /** The reply: 20 text chunks, 10 ms apart (a short answer streamed the way the API does). */
 const REPLY = {
@@ -33,14 +30,6 @@ const REPLY = {
   chunkSize: 5,
   delayMs: 10,
 };
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[mid] ?? 0)
-    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
 
 const fake = await startFakeAnthropic();
 fake.setHandler(() => REPLY);

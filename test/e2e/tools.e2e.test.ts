@@ -181,6 +181,19 @@ function describeRuntime(runtime: E2eRuntime): void {
     /** Live `claude` processes of this proxy. */
     const claudes = () => claudeProcesses({ pid: proxy.process.pid, dir: tmp });
 
+    /**
+     * Makes the fake answer `text` from now on; the returned function gives the `claude`
+     * processes that were alive when the fake answered (which CLI served the request).
+     */
+    function answerWith(text: string): () => number[] {
+      let pids: number[] = [];
+      fake.setHandler(() => {
+        pids = claudes();
+        return { content: [{ type: "text", text }] };
+      });
+      return () => pids;
+    }
+
     /** No `claude` process of this proxy left and no run directory left. */
     async function expectClean(timeoutMs = 5_000): Promise<void> {
       const pids = await waitForNoClaude({ pid: proxy.process.pid, dir: tmp }, timeoutMs);
@@ -286,11 +299,7 @@ function describeRuntime(runtime: E2eRuntime): void {
       expect(heads()).toBe(1);
       const allBefore = fake.allRequests.length;
 
-      let servedBy: number[] = [];
-      fake.setHandler(() => {
-        servedBy = claudes();
-        return { content: [{ type: "text", text: "It is sunny in Paris." }] };
-      });
+      const served = answerWith("It is sunny in Paris.");
       const second = await client.chat.completions.create({
         model: "sonnet",
         messages: [
@@ -305,7 +314,7 @@ function describeRuntime(runtime: E2eRuntime): void {
       expect(second.choices[0]?.message.tool_calls ?? []).toEqual([]);
 
       // Served by the same process: no new CLI started, exactly one more API request.
-      expect(servedBy).toEqual(parked);
+      expect(served()).toEqual(parked);
       expect(heads()).toBe(1);
       expect(fake.allRequests).toHaveLength(allBefore + 1);
       expect(fake.requests).toHaveLength(2);
@@ -426,11 +435,7 @@ function describeRuntime(runtime: E2eRuntime): void {
         const parked = claudes();
         expect(parked).toHaveLength(1);
 
-        let servedBy: number[] = [];
-        fake.setHandler(() => {
-          servedBy = claudes();
-          return { content: [{ type: "text", text: "Warm, and it is noon." }] };
-        });
+        const served = answerWith("Warm, and it is noon.");
         const second = await client.chat.completions.create({
           model: "sonnet",
           messages: [
@@ -443,7 +448,7 @@ function describeRuntime(runtime: E2eRuntime): void {
           tools: TOOLS,
         });
         expect(second.choices[0]?.message.content).toBe("Warm, and it is noon.");
-        expect(servedBy).toEqual(parked);
+        expect(served()).toEqual(parked);
         expect(fake.requests).toHaveLength(2);
         const got = turns(fake.requests[1]?.body);
         expect(got.map((t) => t.role)).toEqual(["user", "assistant", "user"]);
@@ -672,11 +677,7 @@ function describeRuntime(runtime: E2eRuntime): void {
         const { question, message } = await twoCalls(["toolu_x_52_1", "toolu_x_52_2"]);
         const parked = claudes();
         expect(parked).toHaveLength(1);
-        let servedBy: number[] = [];
-        fake.setHandler(() => {
-          servedBy = claudes();
-          return { content: [{ type: "text", text: "Rome is warmer." }] };
-        });
+        const served = answerWith("Rome is warmer.");
         const second = await client.chat.completions.create({
           model: "sonnet",
           messages: [
@@ -688,7 +689,7 @@ function describeRuntime(runtime: E2eRuntime): void {
           tools: TOOLS,
         });
         expect(second.choices[0]?.message.content).toBe("Rome is warmer.");
-        expect(servedBy).toEqual(parked);
+        expect(served()).toEqual(parked);
         expect(heads()).toBe(1);
         expect(fake.requests).toHaveLength(2);
         const [user, assistant, results] = turns(fake.requests[1]?.body);
@@ -717,11 +718,7 @@ function describeRuntime(runtime: E2eRuntime): void {
       async () => {
         const { question, message } = await twoCalls(["toolu_e2e_a", "toolu_e2e_b"]);
         const parked = claudes();
-        let servedBy: number[] = [];
-        fake.setHandler(() => {
-          servedBy = claudes();
-          return { content: [{ type: "text", text: "Oslo is cold; Rome unknown." }] };
-        });
+        const served = answerWith("Oslo is cold; Rome unknown.");
         const second = await client.chat.completions.create({
           model: "sonnet",
           messages: [
@@ -732,7 +729,7 @@ function describeRuntime(runtime: E2eRuntime): void {
           tools: TOOLS,
         });
         expect(second.choices[0]?.message.content).toBe("Oslo is cold; Rome unknown.");
-        expect(servedBy).toEqual(parked);
+        expect(served()).toEqual(parked);
         const results = clientMessages(fake.requests[1]?.body)[2]?.content as Array<{
           tool_use_id: string;
           is_error?: boolean;
@@ -753,11 +750,7 @@ function describeRuntime(runtime: E2eRuntime): void {
         const { question, message } = await twoCalls(["toolu_x_60_1", "toolu_x_60_2"]);
         const parked = claudes();
         expect(parked).toHaveLength(1);
-        let servedBy: number[] = [];
-        fake.setHandler(() => {
-          servedBy = claudes();
-          return { content: [{ type: "text", text: "Take a coat." }] };
-        });
+        const served = answerWith("Take a coat.");
         const second = await client.chat.completions.create({
           model: "sonnet",
           messages: [
@@ -773,8 +766,8 @@ function describeRuntime(runtime: E2eRuntime): void {
         expect(second.choices[0]?.finish_reason).toBe("stop");
         // A new CLI answered; the parked one was stopped.
         expect(heads()).toBe(2);
-        expect(servedBy).toHaveLength(1);
-        expect(servedBy).not.toEqual(parked);
+        expect(served()).toHaveLength(1);
+        expect(served()).not.toEqual(parked);
         expect(fake.requests).toHaveLength(2);
         expect(turns(fake.requests[1]?.body)).toEqual([
           { role: "user", blocks: ["text:Rome or Oslo?"] },
@@ -828,11 +821,7 @@ function describeRuntime(runtime: E2eRuntime): void {
         // Past the CLI's own limits, within the proxy's.
         await new Promise((resolve) => setTimeout(resolve, CLI_MCP_LIMIT_MS * 2.5));
         expect(fake.requests).toHaveLength(1);
-        let servedBy: number[] = [];
-        fake.setHandler(() => {
-          servedBy = claudes();
-          return { content: [{ type: "text", text: "It is noon." }] };
-        });
+        const served = answerWith("It is noon.");
         const second = await client.chat.completions.create({
           model: "sonnet",
           messages: [
@@ -843,7 +832,7 @@ function describeRuntime(runtime: E2eRuntime): void {
           tools: TOOLS,
         });
         expect(second.choices[0]?.message.content).toBe("It is noon.");
-        expect(servedBy).toEqual(parked);
+        expect(served()).toEqual(parked);
         expect(fake.requests).toHaveLength(2);
         expect(turns(fake.requests[1]?.body).at(-1)).toEqual({
           role: "user",
@@ -887,11 +876,7 @@ function describeRuntime(runtime: E2eRuntime): void {
         // Stopped before it could send anything upstream (no answer built on a substitute result).
         expect(fake.requests).toHaveLength(1);
 
-        let servedBy: number[] = [];
-        fake.setHandler(() => {
-          servedBy = claudes();
-          return { content: [{ type: "text", text: "Dry all week." }] };
-        });
+        const served = answerWith("Dry all week.");
         const second = await client.chat.completions.create({
           model: "sonnet",
           messages: [
@@ -905,8 +890,8 @@ function describeRuntime(runtime: E2eRuntime): void {
         expect(second.choices[0]?.finish_reason).toBe("stop");
         // A new CLI run served it.
         expect(heads()).toBe(2);
-        expect(servedBy).toHaveLength(1);
-        expect(servedBy).not.toEqual(parked);
+        expect(served()).toHaveLength(1);
+        expect(served()).not.toEqual(parked);
         expect(fake.requests).toHaveLength(2);
         const replayed = fake.requests[1];
         expect(turns(replayed?.body)).toEqual([
