@@ -50,8 +50,10 @@ const OPENCLAW_VERSION = "2026.9.6";
 /** OpenClaw needs Node ">=24.16.0 <25 || >=26.1.0"; an older Node gets this one from npm. */
 const NODE_FOR_OPENCLAW = "24.22.3";
 
-/** How long one client run may take before it is killed. */
-const CLIENT_TIMEOUT_MS = 120_000;
+/** How long one client run may take before it is killed (a cached pass takes ~15-30 s). */
+const CLIENT_TIMEOUT_MS = 90_000;
+/** The test's own limit: the client is killed first, so a hang fails with the client's output. */
+const TEST_TIMEOUT_MS = CLIENT_TIMEOUT_MS + 30_000;
 /** `--tool-result-timeout` of the proxy: a parked run that is never answered ends after this. */
 const TOOL_RESULT_TIMEOUT_MS = 10_000;
 /** Time for one npm install of a client (openclaw is ~650 MB of node_modules). */
@@ -65,6 +67,16 @@ let proxy: ProxyProcess;
 let proxyTmp: string;
 let refuser: Refuser;
 let fileStarted = 0;
+/** Process groups of clients still running (killed after each test, whatever happened). */
+const clientGroups = new Set<number>();
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // the group is gone
+  }
+}
 
 /**
  * A loopback "HTTP proxy" that records what each connection asked for (the request line, e.g.
@@ -118,6 +130,8 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   if (!useNode) return;
+  for (const pid of clientGroups) killGroup(pid);
+  clientGroups.clear();
   fake.reset();
   // A follow-up that missed its parked run leaves that run waiting until the tool-result wait.
   const pids = await waitForNoClaude(
@@ -203,19 +217,18 @@ async function runClient(
   child.stderr?.setEncoding("utf8").on("data", (d: string) => {
     stderr += d;
   });
-  const killGroup = () => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // the group is gone
-    }
+  const pid = child.pid;
+  if (pid !== undefined) clientGroups.add(pid);
+  const kill = () => {
+    if (pid !== undefined) killGroup(pid);
   };
-  const timer = setTimeout(killGroup, CLIENT_TIMEOUT_MS);
+  const timer = setTimeout(kill, CLIENT_TIMEOUT_MS);
   const [code, signal] = await new Promise<[number | null, string | null]>((resolve, reject) => {
     child.once("error", reject);
     child.once("close", (c, s) => resolve([c, s]));
   }).finally(() => clearTimeout(timer));
-  killGroup();
+  kill();
+  if (pid !== undefined) clientGroups.delete(pid);
   return { code, signal, stdout, stderr, ms: performance.now() - started };
 }
 
@@ -415,63 +428,70 @@ if (!useNode) {
       return found;
     }
 
-    it("`opencode run`: the model calls opencode's `read`, opencode reads the file, the answer quotes it", async (ctx) => {
-      const bin = opencodeBinary(requireInstalled(ctx, installed));
-      const run = await clientDirs("opencode");
-      try {
-        const config = join(run.home, "opencode.json");
-        await writeFile(
-          config,
-          JSON.stringify(
-            {
-              autoupdate: false,
-              share: "disabled",
-              provider: {
-                proxy: {
-                  npm: "@ai-sdk/openai-compatible",
-                  name: "claude-openai-proxy",
-                  options: { baseURL: proxy.url, apiKey: "x" },
-                  models: { sonnet: { name: "sonnet", tool_call: true } },
+    it(
+      "`opencode run`: the model calls opencode's `read`, opencode reads the file, the answer quotes it",
+      async (ctx) => {
+        const bin = opencodeBinary(requireInstalled(ctx, installed));
+        const run = await clientDirs("opencode");
+        try {
+          const config = join(run.home, "opencode.json");
+          await writeFile(
+            config,
+            JSON.stringify(
+              {
+                autoupdate: false,
+                share: "disabled",
+                provider: {
+                  proxy: {
+                    npm: "@ai-sdk/openai-compatible",
+                    name: "claude-openai-proxy",
+                    options: { baseURL: proxy.url, apiKey: "x" },
+                    models: { sonnet: { name: "sonnet", tool_call: true } },
+                  },
                 },
+                model: "proxy/sonnet",
+                small_model: "proxy/sonnet",
               },
-              model: "proxy/sonnet",
-              small_model: "proxy/sonnet",
-            },
-            null,
-            2,
-          ),
-        );
-        const tool = "mcp__client__read";
-        const id = "toolu_oc_read_1";
-        scriptToolLoop(tool, id, { filePath: run.file });
-        const prompt = "What is the secret word in notes.txt?";
-        const result = await runClient(bin, ["run", prompt], {
-          cwd: run.work,
-          env: clientEnv(run.home, {
-            OPENCODE_CONFIG: config,
-            OPENCODE_DISABLE_AUTOUPDATE: "1",
-            OPENCODE_DISABLE_MODELS_FETCH: "1",
-            OPENCODE_DISABLE_LSP_DOWNLOAD: "1",
-            OPENCODE_DISABLE_SHARE: "1",
-          }),
-        });
-        saveLog("opencode", result);
-        console.log(`[e2e clients] opencode run: ${(result.ms / 1000).toFixed(1)} s`);
+              null,
+              2,
+            ),
+          );
+          const tool = "mcp__client__read";
+          const id = "toolu_oc_read_1";
+          scriptToolLoop(tool, id, { filePath: run.file });
+          const prompt = "What is the secret word in notes.txt?";
+          const result = await runClient(bin, ["run", prompt], {
+            cwd: run.work,
+            env: clientEnv(run.home, {
+              OPENCODE_CONFIG: config,
+              OPENCODE_DISABLE_AUTOUPDATE: "1",
+              OPENCODE_DISABLE_MODELS_FETCH: "1",
+              OPENCODE_DISABLE_LSP_DOWNLOAD: "1",
+              OPENCODE_DISABLE_SHARE: "1",
+            }),
+          });
+          saveLog("opencode", result);
+          console.log(`[e2e clients] opencode run: ${(result.ms / 1000).toFixed(1)} s`);
 
-        // What the user sees.
-        expect(result.code, describeRun("opencode", result)).toBe(0);
-        expect(plain(result.stdout)).toContain(`The secret word is ${run.secret}, per notes.txt.`);
+          // What the user sees.
+          expect(result.code, describeRun("opencode", result)).toBe(0);
+          expect(plain(result.stdout)).toContain(
+            `The secret word is ${run.secret}, per notes.txt.`,
+          );
+          expect(plain(result.stderr)).toContain("Read notes.txt"); // opencode shows the tool it ran
 
-        // What the API received: the prompt, then the call and the file as opencode read it.
-        const requests = agentRequests(tool);
-        expect(toolNames(requests[0]?.body)).toEqual(
-          expect.arrayContaining(["mcp__client__read", "mcp__client__bash"]),
-        );
-        expectToolLoopTurns(requests, { prompt, tool, id, secret: run.secret });
-      } finally {
-        await run.cleanup();
-      }
-    });
+          // What the API received: the prompt, then the call and the file as opencode read it.
+          const requests = agentRequests(tool);
+          expect(toolNames(requests[0]?.body)).toEqual(
+            expect.arrayContaining(["mcp__client__read", "mcp__client__bash"]),
+          );
+          expectToolLoopTurns(requests, { prompt, tool, id, secret: run.secret });
+        } finally {
+          await run.cleanup();
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
   });
 
   describe(`OpenClaw ${OPENCLAW_VERSION} (npm openclaw)`, () => {
@@ -499,91 +519,95 @@ if (!useNode) {
       }
     }, INSTALL_TIMEOUT_MS);
 
-    it("`openclaw agent exec`: the model calls OpenClaw's `read`, OpenClaw reads the file (ids rewritten, a user message added), the answer quotes it", async (ctx) => {
-      const dir = requireInstalled(ctx, installed);
-      if (node !== undefined) requireInstalled(ctx, node);
-      const run = await clientDirs("openclaw");
-      try {
-        const config = join(run.home, "openclaw.json");
-        await writeFile(
-          config,
-          JSON.stringify(
-            {
-              update: { checkOnStart: false },
-              models: {
-                mode: "replace",
-                providers: {
-                  proxy: {
-                    baseUrl: proxy.url,
-                    apiKey: "x",
-                    api: "openai-completions",
-                    models: [
-                      {
-                        id: "sonnet",
-                        name: "sonnet",
-                        reasoning: false,
-                        input: ["text"],
-                        contextWindow: 200_000,
-                        maxTokens: 8_192,
-                      },
-                    ],
+    it(
+      "`openclaw agent exec`: the model calls OpenClaw's `read`, OpenClaw reads the file (ids rewritten, a user message added), the answer quotes it",
+      async (ctx) => {
+        const dir = requireInstalled(ctx, installed);
+        if (node !== undefined) requireInstalled(ctx, node);
+        const run = await clientDirs("openclaw");
+        try {
+          const config = join(run.home, "openclaw.json");
+          await writeFile(
+            config,
+            JSON.stringify(
+              {
+                update: { checkOnStart: false },
+                models: {
+                  mode: "replace",
+                  providers: {
+                    proxy: {
+                      baseUrl: proxy.url,
+                      apiKey: "x",
+                      api: "openai-completions",
+                      models: [
+                        {
+                          id: "sonnet",
+                          name: "sonnet",
+                          reasoning: false,
+                          input: ["text"],
+                          contextWindow: 200_000,
+                          maxTokens: 8_192,
+                        },
+                      ],
+                    },
                   },
                 },
               },
+              null,
+              2,
+            ),
+          );
+          const tool = "mcp__client__read";
+          const id = "toolu_ocl_read_1";
+          scriptToolLoop(tool, id, { path: run.file });
+          const prompt = "What is the secret word in notes.txt?";
+          const openclaw = join(dir, "node_modules", "openclaw", "openclaw.mjs");
+          const result = await runClient(
+            nodeBin,
+            [
+              openclaw,
+              "agent",
+              "exec",
+              "--config",
+              config,
+              "--model",
+              "proxy/sonnet",
+              "--cwd",
+              run.work,
+              "--timeout",
+              String((CLIENT_TIMEOUT_MS - 15_000) / 1000),
+              prompt,
+            ],
+            {
+              cwd: run.work,
+              env: clientEnv(run.home, { OPENCLAW_NO_AUTO_UPDATE: "1" }),
             },
-            null,
-            2,
-          ),
-        );
-        const tool = "mcp__client__read";
-        const id = "toolu_ocl_read_1";
-        scriptToolLoop(tool, id, { path: run.file });
-        const prompt = "What is the secret word in notes.txt?";
-        const openclaw = join(dir, "node_modules", "openclaw", "openclaw.mjs");
-        const result = await runClient(
-          nodeBin,
-          [
-            openclaw,
-            "agent",
-            "exec",
-            "--config",
-            config,
-            "--model",
-            "proxy/sonnet",
-            "--cwd",
-            run.work,
-            "--timeout",
-            String((CLIENT_TIMEOUT_MS - 15_000) / 1000),
-            prompt,
-          ],
-          {
-            cwd: run.work,
-            env: clientEnv(run.home, { OPENCLAW_NO_AUTO_UPDATE: "1" }),
-          },
-        );
-        saveLog("openclaw", result);
-        console.log(`[e2e clients] openclaw agent exec: ${(result.ms / 1000).toFixed(1)} s`);
+          );
+          saveLog("openclaw", result);
+          console.log(`[e2e clients] openclaw agent exec: ${(result.ms / 1000).toFixed(1)} s`);
 
-        // What the user sees: `agent exec` prints only the final answer on stdout.
-        expect(result.code, describeRun("openclaw", result)).toBe(0);
-        expect(plain(result.stdout).trim()).toBe(
-          `The secret word is ${run.secret}, per notes.txt.`,
-        );
+          // What the user sees: `agent exec` prints only the final answer on stdout.
+          expect(result.code, describeRun("openclaw", result)).toBe(0);
+          expect(plain(result.stdout).trim()).toBe(
+            `The secret word is ${run.secret}, per notes.txt.`,
+          );
 
-        // What the API received.
-        const requests = agentRequests(tool);
-        expect(toolNames(requests[0]?.body)).toEqual(
-          expect.arrayContaining(["mcp__client__read", "mcp__client__exec"]),
-        );
-        expectToolLoopTurns(requests, { prompt, tool, id, secret: run.secret });
-        // `agent exec` removes the temporary state it made (Node's compile cache may stay).
-        const leftovers = filesUnder(join(run.home, "tmp")).filter(
-          (path) => !path.startsWith("node-compile-cache"),
-        );
-        expect(leftovers, "OpenClaw's temp files").toEqual([]);
-      } finally {
-        await run.cleanup();
-      }
-    });
+          // What the API received.
+          const requests = agentRequests(tool);
+          expect(toolNames(requests[0]?.body)).toEqual(
+            expect.arrayContaining(["mcp__client__read", "mcp__client__exec"]),
+          );
+          expectToolLoopTurns(requests, { prompt, tool, id, secret: run.secret });
+          // `agent exec` removes the temporary state it made (Node's compile cache may stay).
+          const leftovers = filesUnder(join(run.home, "tmp")).filter(
+            (path) => !path.startsWith("node-compile-cache"),
+          );
+          expect(leftovers, "OpenClaw's temp files").toEqual([]);
+        } finally {
+          await run.cleanup();
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
   });
 }
