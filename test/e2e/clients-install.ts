@@ -112,6 +112,9 @@ async function doInstall(name: string, version: string, dir: string): Promise<In
         "--ignore-scripts",
         "--no-package-lock",
         "--loglevel=error",
+        // Two retries as usual, but seconds apart (npm's default waits ~70 s in all when offline).
+        "--fetch-retry-mintimeout=2000",
+        "--fetch-retry-maxtimeout=10000",
         `${name}@${version}`,
       ],
       staging,

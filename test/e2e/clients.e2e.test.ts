@@ -179,7 +179,10 @@ function requireInstalled(ctx: TestContext, installed: Installed | undefined): s
 }
 
 function describeInstall(label: string, installed: Installed): string {
-  if (!installed.ok) return `${label}: not installed`;
+  if (!installed.ok) {
+    const why = installed.offline ? "the npm registry is unreachable" : installed.message;
+    return `${label}: not installed: ${why}`;
+  }
   const how = installed.fresh ? `installed in ${(installed.ms / 1000).toFixed(1)} s` : "cached";
   return `${label}: ${how} (${installed.dir})`;
 }
