@@ -14,7 +14,8 @@
  * that attempt and it fails without harm). Only the npm registry is reached, by npm, to install.
  *
  * A test skips only when its install failed for lack of network; any other failure fails it.
- * E2E_CLIENTS_LOG=/path/prefix writes each client's output and the proxy's log there.
+ * E2E_CLIENTS_LOG=/path/prefix writes each client's output, the API requests the fake received
+ * and the proxy's log to files named after that prefix (debugging).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -50,8 +51,11 @@ const OPENCLAW_VERSION = "2026.9.6";
 /** OpenClaw needs Node ">=24.16.0 <25 || >=26.1.0"; an older Node gets this one from npm. */
 const NODE_FOR_OPENCLAW = "24.22.3";
 
-/** How long one client run may take before it is killed (a cached pass takes ~15-30 s). */
-const CLIENT_TIMEOUT_MS = 90_000;
+/**
+ * How long one client run may take before it is killed. A pass takes 15-30 s when the machine
+ * is idle, OpenClaw up to ~60 s on a busy one (its own start-up is ~20 s of that).
+ */
+const CLIENT_TIMEOUT_MS = 150_000;
 /** The test's own limit: the client is killed first, so a hang fails with the client's output. */
 const TEST_TIMEOUT_MS = CLIENT_TIMEOUT_MS + 30_000;
 /** `--tool-result-timeout` of the proxy: a parked run that is never answered ends after this. */
@@ -128,10 +132,17 @@ beforeAll(async () => {
     args: ["--kill-grace", "1000", "--tool-result-timeout", String(TOOL_RESULT_TIMEOUT_MS)],
   });
 });
-afterEach(async () => {
+afterEach(async (ctx) => {
   if (!useNode) return;
   for (const pid of clientGroups) killGroup(pid);
   clientGroups.clear();
+  if (process.env.E2E_CLIENTS_LOG) {
+    const name = ctx.task.name.replace(/[^A-Za-z0-9]+/g, "-").slice(0, 40);
+    writeFileSync(
+      `${process.env.E2E_CLIENTS_LOG}.${name}.requests.json`,
+      JSON.stringify(fake.requests, null, 2),
+    );
+  }
   fake.reset();
   // A follow-up that missed its parked run leaves that run waiting until the tool-result wait.
   const pids = await waitForNoClaude(
