@@ -39,6 +39,7 @@ import {
   proxyEnv,
   proxyTempDirs,
   RUNTIMES,
+  sleep,
   startProxy,
   waitForNoClaude,
   waitForNoLeftovers,
@@ -71,15 +72,35 @@ let proxy: ProxyProcess;
 let proxyTmp: string;
 let refuser: Refuser;
 let fileStarted = 0;
-/** Process groups of clients still running (killed after each test, whatever happened). */
-const clientGroups = new Set<number>();
+/** HOMEs of clients still running: their processes are killed after each test, whatever happened. */
+const clientHomes = new Set<string>();
 
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, "SIGKILL");
-  } catch {
-    // the group is gone
+/**
+ * Live processes of a client: those whose environment has `HOME=home` (each run has its own).
+ * A client's helpers may leave its process group and session (OpenClaw's `openclaw-agent` calls
+ * setsid), so neither the group nor the parent pid finds them all. Linux only (/proc).
+ */
+function clientProcesses(home: string): number[] {
+  const marker = `\0HOME=${home}\0`;
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue; // dead, not reaped
+      if (`\0${readFileSync(`/proc/${name}/environ`, "latin1")}`.includes(marker)) {
+        pids.push(Number(name));
+      }
+    } catch {
+      // gone, or not ours to read
+    }
   }
+  return pids;
+}
+
+/** SIGKILLs every process of the client whose HOME is `home`. */
+function killClient(home: string): void {
+  killPids(clientProcesses(home));
 }
 
 /**
@@ -134,8 +155,8 @@ beforeAll(async () => {
 });
 afterEach(async (ctx) => {
   if (!useNode) return;
-  for (const pid of clientGroups) killGroup(pid);
-  clientGroups.clear();
+  for (const home of clientHomes) killClient(home);
+  clientHomes.clear();
   if (process.env.E2E_CLIENTS_LOG) {
     const name = ctx.task.name.replace(/[^A-Za-z0-9]+/g, "-").slice(0, 40);
     writeFileSync(
@@ -205,23 +226,28 @@ interface ClientRun {
   stdout: string;
   stderr: string;
   ms: number;
+  /** Processes of the client still running 5 s after it exited (then killed). */
+  leftover: number[];
 }
 
 /**
- * Runs a client to completion in its own process group; SIGKILLs the group after
- * {@link CLIENT_TIMEOUT_MS}, and kills whatever of the group is left once it exited.
+ * Runs a client to completion; SIGKILLs all its processes (see {@link clientProcesses}) after
+ * {@link CLIENT_TIMEOUT_MS}, and any it left running 5 s after it exited. `env.HOME` must be
+ * the client's own.
  */
 async function runClient(
   program: string,
   args: readonly string[],
   options: { cwd: string; env: Record<string, string> },
 ): Promise<ClientRun> {
+  const home = options.env.HOME;
+  if (home === undefined) throw new Error("runClient: env.HOME is required");
   const started = performance.now();
+  clientHomes.add(home);
   const child: ChildProcess = spawn(program, [...args], {
     cwd: options.cwd,
     env: options.env,
     stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
   });
   let stdout = "";
   let stderr = "";
@@ -231,19 +257,23 @@ async function runClient(
   child.stderr?.setEncoding("utf8").on("data", (d: string) => {
     stderr += d;
   });
-  const pid = child.pid;
-  if (pid !== undefined) clientGroups.add(pid);
-  const kill = () => {
-    if (pid !== undefined) killGroup(pid);
-  };
-  const timer = setTimeout(kill, CLIENT_TIMEOUT_MS);
+  const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+  const timer = setTimeout(() => killClient(home), CLIENT_TIMEOUT_MS);
   const [code, signal] = await new Promise<[number | null, string | null]>((resolve, reject) => {
     child.once("error", reject);
-    child.once("close", (c, s) => resolve([c, s]));
+    child.once("exit", (c, s) => resolve([c, s]));
   }).finally(() => clearTimeout(timer));
-  kill();
-  if (pid !== undefined) clientGroups.delete(pid);
-  return { code, signal, stdout, stderr, ms: performance.now() - started };
+  const ms = performance.now() - started;
+  let leftover = clientProcesses(home);
+  for (const deadline = Date.now() + 5_000; leftover.length > 0 && Date.now() < deadline; ) {
+    await sleep(100);
+    leftover = clientProcesses(home);
+  }
+  killPids(leftover);
+  // Output still in the pipes arrives before they close (every writer is dead now).
+  await Promise.race([closed, sleep(5_000)]);
+  clientHomes.delete(home);
+  return { code, signal, stdout, stderr, ms, leftover };
 }
 
 /** Text without ANSI escape sequences. */
@@ -253,7 +283,8 @@ function plain(text: string): string {
 }
 
 function describeRun(name: string, run: ClientRun): string {
-  return `${name} exited ${run.signal ?? run.code} after ${(run.ms / 1000).toFixed(1)} s\n--- stdout\n${plain(run.stdout)}\n--- stderr\n${plain(run.stderr).slice(-6_000)}`;
+  const left = run.leftover.length > 0 ? ` (left running, killed: ${run.leftover.join(" ")})` : "";
+  return `${name} exited ${run.signal ?? run.code} after ${(run.ms / 1000).toFixed(1)} s${left}\n--- stdout\n${plain(run.stdout)}\n--- stderr\n${plain(run.stderr).slice(-6_000)}`;
 }
 
 /** The environment of a client: nothing of the developer's shell but PATH and the locale. */
@@ -489,6 +520,7 @@ if (!useNode) {
 
           // What the user sees.
           expect(result.code, describeRun("opencode", result)).toBe(0);
+          expect(result.leftover, "processes opencode left running").toEqual([]);
           expect(plain(result.stdout)).toContain(
             `The secret word is ${run.secret}, per notes.txt.`,
           );
@@ -602,6 +634,7 @@ if (!useNode) {
 
           // What the user sees: `agent exec` prints only the final answer on stdout.
           expect(result.code, describeRun("openclaw", result)).toBe(0);
+          expect(result.leftover, "processes openclaw left running").toEqual([]);
           expect(plain(result.stdout).trim()).toBe(
             `The secret word is ${run.secret}, per notes.txt.`,
           );
