@@ -3,6 +3,7 @@ import { ProxyError } from "../../src/openai/errors.ts";
 import {
   decodeDataUrl,
   type ImageOptions,
+  MAX_REDIRECTS,
   resolveImages,
   sniffMediaType,
 } from "../../src/openai/images.ts";
@@ -10,6 +11,7 @@ import {
   type ChatCompletionMessageParam,
   parseChatCompletionRequest,
 } from "../../src/openai/schema.ts";
+import type { Lookup, PinnedFetch } from "../../src/runtime/types.ts";
 
 /** A 1x1 PNG. */
 const PNG_BASE64 =
@@ -52,20 +54,51 @@ function syncRejection(run: () => unknown): ProxyError {
   throw new Error("no error");
 }
 
-/** A fetch answering every URL with `body` and `headers`, recording the URLs asked for. */
+/** A public address the lookup stub hands out; nothing ever connects to it (fetch is a stub). */
+const PUBLIC = "93.184.215.14";
+
+/** A pinned fetch answering every URL with `body` and `headers`, recording URLs and addresses. */
 function fakeFetch(
   body: BodyInit | null,
   init: ResponseInit = {},
-): { fetch: typeof fetch; urls: string[] } {
+): { fetch: PinnedFetch; urls: string[]; addresses: string[] } {
   const urls: string[] = [];
-  const f = (async (input: RequestInfo | URL) => {
-    urls.push(String(input));
+  const addresses: string[] = [];
+  const f: PinnedFetch = async (url, options) => {
+    urls.push(url);
+    addresses.push(options.address);
     return new Response(body, init);
-  }) as typeof fetch;
-  return { fetch: f, urls };
+  };
+  return { fetch: f, urls, addresses };
 }
 
-const base: ImageOptions = { fetchRemote: true, maxBytes: 1024 * 1024, timeoutMs: 5000 };
+/** A lookup answering from `table` (PUBLIC for names not in it), recording the names asked. */
+function fakeLookup(table: Record<string, string[]> = {}): { lookup: Lookup; names: string[] } {
+  const names: string[] = [];
+  const lookup: Lookup = async (hostname) => {
+    names.push(hostname);
+    return table[hostname] ?? [PUBLIC];
+  };
+  return { lookup, names };
+}
+
+const unusedFetch: PinnedFetch = async () => {
+  throw new Error("fetch called");
+};
+
+const base: ImageOptions = {
+  fetchRemote: true,
+  allowPrivate: false,
+  maxBytes: 1024 * 1024,
+  maxTotalBytes: 4 * 1024 * 1024,
+  maxImages: 20,
+  concurrency: 4,
+  timeoutMs: 5000,
+  lookup: fakeLookup().lookup,
+  fetch: unusedFetch,
+};
+
+const GENERIC = /^Could not fetch image_url #\d+: the URL is not reachable or not an image$/;
 
 describe("sniffMediaType", () => {
   it("recognises png, jpeg, gif and webp by their first bytes", () => {
@@ -127,12 +160,13 @@ describe("resolveImages", () => {
   });
 
   it("fetches http(s) URLs and sniffs the type from the bytes", async () => {
-    const { fetch, urls } = fakeFetch(PNG_BYTES, {
+    const { fetch, urls, addresses } = fakeFetch(PNG_BYTES, {
       headers: { "content-type": "application/octet-stream" },
     });
     const url = "https://example.com/pixel";
     const images = await resolveImages(userImages(url), { ...base, fetch });
     expect(urls).toEqual([url]);
+    expect(addresses).toEqual([PUBLIC]);
     expect(images.get(url)).toEqual({ media_type: "image/png", data: PNG_BASE64 });
   });
 
@@ -157,7 +191,8 @@ describe("resolveImages", () => {
     const error = await rejection(
       resolveImages(userImages("https://example.com/big.png"), { ...base, maxBytes: 100, fetch }),
     );
-    expect(error.code).toBe("image_too_large");
+    expect(error.code).toBe("image_fetch_failed");
+    expect(error.message).toMatch(GENERIC);
     expect(error.param).toBe("messages[1].content[1].image_url.url");
   });
 
@@ -177,15 +212,15 @@ describe("resolveImages", () => {
         fetch,
       }),
     );
-    expect(error.code).toBe("image_too_large");
+    expect(error.code).toBe("image_fetch_failed");
     expect(pulled).toBeLessThan(100);
   }, 5000);
 
   it("gives up on a fetch that takes longer than the timeout", async () => {
-    const hanging = ((_input: RequestInfo | URL, init?: RequestInit) =>
+    const hanging: PinnedFetch = (_url, init) =>
       new Promise<Response>((_resolve, reject) => {
-        init?.signal?.addEventListener("abort", () => reject(init.signal?.reason));
-      })) as typeof fetch;
+        init.signal.addEventListener("abort", () => reject(init.signal.reason));
+      });
     const started = Date.now();
     const error = await rejection(
       resolveImages(userImages("https://example.com/slow.png"), {
@@ -205,16 +240,48 @@ describe("resolveImages", () => {
     const error = await rejection(
       resolveImages(userImages("https://example.com/page"), { ...base, fetch }),
     );
-    expect(error.code).toBe("invalid_image_format");
+    expect(error.code).toBe("image_fetch_failed");
+    expect(error.message).toMatch(GENERIC);
   });
 
-  it("rejects an HTTP error status", async () => {
-    const { fetch } = fakeFetch("gone", { status: 404 });
-    const error = await rejection(
-      resolveImages(userImages("https://example.com/404.png"), { ...base, fetch }),
-    );
-    expect(error.code).toBe("image_fetch_failed");
-    expect(error.message).toContain("HTTP 404");
+  it("gives one message for every failure, naming neither status nor error", async () => {
+    const failing: PinnedFetch[] = [
+      fakeFetch("gone", { status: 404 }).fetch,
+      fakeFetch("who", { status: 401 }).fetch,
+      fakeFetch("oops", { status: 500 }).fetch,
+      fakeFetch(null, { status: 204 }).fetch,
+      async () => {
+        throw Object.assign(new Error("connect ECONNREFUSED 93.184.215.14:81"), {
+          code: "ECONNREFUSED",
+        });
+      },
+      async () => {
+        throw new Error("Malformed_HTTP_Response");
+      },
+    ];
+    const messages = new Set<string>();
+    const reasons: string[] = [];
+    for (const fetch of failing) {
+      const error = await rejection(
+        resolveImages(userImages("https://example.com/x.png"), {
+          ...base,
+          fetch,
+          onFetchFailure: (failure) => reasons.push(failure.reason),
+        }),
+      );
+      expect([error.status, error.code, error.param]).toEqual([
+        400,
+        "image_fetch_failed",
+        "messages[1].content[1].image_url.url",
+      ]);
+      messages.add(error.message);
+    }
+    expect([...messages]).toEqual([
+      "Could not fetch image_url #1: the URL is not reachable or not an image",
+    ]);
+    // The operator's log gets the reason.
+    expect(reasons[0]).toContain("HTTP 404");
+    expect(reasons[4]).toContain("ECONNREFUSED");
   });
 
   it("rejects other URL schemes and content parts it cannot pass on", async () => {
