@@ -253,6 +253,35 @@ export const SETTINGS = {
     default: "15000",
     description: "Timeout for fetching one image URL, ms",
   }),
+  imageFetchAllowPrivate: setting({
+    flag: "image-fetch-allow-private",
+    env: "IMAGE_FETCH_ALLOW_PRIVATE",
+    schema: bool,
+    default: false,
+    description:
+      "Also fetch image URLs whose host is loopback, private, link-local or unique-local (images served on your own network); cloud metadata addresses stay refused",
+  }),
+  imageFetchConcurrency: setting({
+    flag: "image-fetch-concurrency",
+    env: "IMAGE_FETCH_CONCURRENCY",
+    schema: z.coerce.number().int().min(1),
+    default: "4",
+    description: "Most image URLs of one request fetched at once",
+  }),
+  maxImages: setting({
+    flag: "max-images",
+    env: "MAX_IMAGES",
+    schema: z.coerce.number().int().min(0),
+    default: "20",
+    description: "Most images (image_url parts, data URLs included) in one request",
+  }),
+  imageMaxTotalBytes: setting({
+    flag: "image-max-total-bytes",
+    env: "IMAGE_MAX_TOTAL_BYTES",
+    schema: z.coerce.number().int().min(1),
+    default: "20971520",
+    description: "Largest sum of the images of one request, bytes (data URLs included)",
+  }),
   settingSources: setting({
     flag: "setting-sources",
     env: "SETTING_SOURCES",

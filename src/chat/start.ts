@@ -186,8 +186,16 @@ export async function openRun(
 ): Promise<LiveRun> {
   const images = await resolveImages(request.messages, {
     fetchRemote: deps.config.imageFetch,
+    allowPrivate: deps.config.imageFetchAllowPrivate,
     maxBytes: deps.config.imageMaxBytes,
+    maxTotalBytes: deps.config.imageMaxTotalBytes,
+    maxImages: deps.config.maxImages,
+    concurrency: deps.config.imageFetchConcurrency,
     timeoutMs: deps.config.imageFetchTimeoutMs,
+    lookup: deps.runtime.lookup,
+    fetch: deps.runtime.fetchPinned,
+    onFetchFailure: (failure) =>
+      deps.log.info(failure, "image_url not fetched (the client is told no more)"),
   });
   const useTools = (request.tools?.length ?? 0) > 0 && request.tool_choice !== "none";
   const toolPrefix = useTools ? CLIENT_TOOL_PREFIX : null;

@@ -3,6 +3,7 @@
 import process from "node:process";
 import { safeKill, spawnFailure } from "./child.ts";
 import { nodeFs } from "./fs.ts";
+import { nodeHttp } from "./http.ts";
 import type { ExitStatus, Runtime, Serve, Spawn, Subprocess } from "./types.ts";
 
 /** Bun's pipe to a child's stdin (a FileSink, not a WritableStream). */
@@ -140,6 +141,7 @@ export const bunRuntime: Runtime = {
     return env;
   },
   ...nodeFs,
+  ...nodeHttp,
   onShutdownSignal(handler) {
     const signals: NodeJS.Signals[] =
       process.platform === "win32" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM"];

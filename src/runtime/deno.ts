@@ -2,6 +2,7 @@
 
 import { safeKill, spawnFailure } from "./child.ts";
 import { nodeFs } from "./fs.ts";
+import { nodeHttp } from "./http.ts";
 import type { ExitStatus, Runtime, Serve, Spawn, Subprocess } from "./types.ts";
 
 interface DenoChildProcess {
@@ -118,6 +119,7 @@ export const denoRuntime: Runtime = {
   args: () => [...Deno.args],
   env: () => Deno.env.toObject(),
   ...nodeFs,
+  ...nodeHttp,
   onShutdownSignal(handler) {
     const signals = platform === "win32" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM"];
     for (const signal of signals) Deno.addSignalListener(signal, () => handler(signal));

@@ -6,6 +6,7 @@ import { Readable, type Writable } from "node:stream";
 import { createAdaptorServer } from "@hono/node-server";
 import { safeKill } from "./child.ts";
 import { nodeFs } from "./fs.ts";
+import { nodeHttp } from "./http.ts";
 import type { ExitStatus, Runtime, Serve, Server, Spawn, Subprocess } from "./types.ts";
 
 /** Wraps a Node writable in a web WritableStream; a write resolves once Node has flushed it. */
@@ -129,6 +130,7 @@ export const nodeRuntime: Runtime = {
   args: () => process.argv.slice(2),
   env: snapshotEnv,
   ...nodeFs,
+  ...nodeHttp,
   onShutdownSignal(handler) {
     const signals: NodeJS.Signals[] =
       process.platform === "win32" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM"];

@@ -67,6 +67,32 @@ export interface ServeOptions {
 /** Starts an HTTP server; resolves once it listens. Long-lived responses (SSE) are never cut by an idle timer. */
 export type Serve = (options: ServeOptions) => Promise<Server>;
 
+/**
+ * Resolves a host name as the system does (hosts file, then DNS; A and AAAA records).
+ * @returns every address, as text (`"203.0.113.7"`, `"2001:db8::7"`).
+ * @throws Error when the name does not resolve.
+ */
+export type Lookup = (hostname: string) => Promise<string[]>;
+
+/** Options for {@link PinnedFetch}. */
+export interface PinnedFetchOptions {
+  /** The IP address to connect to, in place of resolving the URL's host name. */
+  address: string;
+  /** Aborts the request and its body. */
+  signal: AbortSignal;
+  /** Request headers (`Host` comes from the URL). */
+  headers?: Record<string, string>;
+}
+
+/**
+ * One GET of an http(s) URL over a connection to `options.address`: the URL's host name is
+ * never resolved again, yet it is what `Host`, TLS SNI and the certificate check use (the
+ * caller has vetted the address). Redirects are returned, not followed. Never reuses a
+ * pooled connection.
+ * @throws Error when the connection or the request fails.
+ */
+export type PinnedFetch = (url: string, options: PinnedFetchOptions) => Promise<Response>;
+
 /** The name of a supported runtime. */
 export type RuntimeName = "bun" | "deno" | "node";
 
@@ -79,6 +105,10 @@ export interface Runtime {
   readonly platform: string;
   readonly spawn: Spawn;
   readonly serve: Serve;
+  /** Resolves a host name (image URLs are vetted before connecting). */
+  readonly lookup: Lookup;
+  /** Fetches a URL from an address already vetted (see {@link PinnedFetch}). */
+  readonly fetchPinned: PinnedFetch;
   /** Command-line arguments after the script (or binary) name. */
   args(): string[];
   /** A snapshot of the environment. */

@@ -214,7 +214,13 @@ function describeRuntime(runtime: E2eRuntime): void {
           CLAUDE_CODE_MCP_TOOL_IDLE_TIMEOUT: String(CLI_MCP_LIMIT_MS),
           MCP_TOOL_TIMEOUT: String(CLI_MCP_LIMIT_MS),
         },
-        args: ["--kill-grace", "1000", "--tool-result-timeout", String(TOOL_RESULT_TIMEOUT_MS)],
+        args: [
+          "--kill-grace",
+          "1000",
+          "--tool-result-timeout",
+          String(TOOL_RESULT_TIMEOUT_MS),
+          "--image-fetch-allow-private",
+        ],
       });
       client = new OpenAI({ baseURL: proxy.url, apiKey: "x", maxRetries: 0, timeout: 60_000 });
     });

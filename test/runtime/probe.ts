@@ -407,6 +407,85 @@ async function runServe(rt: Runtime): Promise<void> {
   expect("refused after close", refused);
 }
 
+/**
+ * lookup resolves localhost; fetchPinned reaches the given address for a name that does not
+ * resolve at all, sends that name as Host, returns redirects unfollowed and stops on abort.
+ */
+async function runPinned(rt: Runtime): Promise<void> {
+  const seen: string[] = [];
+  const server = await rt.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (request) => {
+      const url = new URL(request.url);
+      seen.push(`${request.headers.get("host")} ${url.pathname}`);
+      if (url.pathname === "/moved") {
+        return new Response(null, { status: 302, headers: { location: "/elsewhere" } });
+      }
+      if (url.pathname === "/hang")
+        return new Response(
+          // One byte first: Bun's server sends no headers before the first chunk.
+          new ReadableStream({ start: (c) => c.enqueue(new Uint8Array([1])), pull() {} }),
+        );
+      return new Response("pinned", { headers: { "x-check": "1" } });
+    },
+  });
+  try {
+    const localhost = await rt.lookup("localhost");
+    const name = `pinned.invalid:${server.port}`;
+    const signal = new AbortController().signal;
+    const ok = await rt.fetchPinned(`http://${name}/ok`, { address: "127.0.0.1", signal });
+    const text = await ok.text();
+    const moved = await rt.fetchPinned(`http://${name}/moved`, { address: "127.0.0.1", signal });
+    const controller = new AbortController();
+    const hang = await rt.fetchPinned(`http://${name}/hang`, {
+      address: "127.0.0.1",
+      signal: controller.signal,
+    });
+    const reader = (hang.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    const reading = reader.read();
+    setTimeout(() => controller.abort(), 50);
+    const aborted = await withTimeout(
+      reading.then(
+        () => "resolved",
+        () => "rejected",
+      ),
+      3_000,
+      "pinned abort",
+    );
+    let unresolvable = "resolved";
+    try {
+      await rt.lookup("no-such-host.invalid");
+    } catch {
+      unresolvable = "threw";
+    }
+    checks.pinned = {
+      localhostLoopback: localhost.some((a) => a === "127.0.0.1" || a === "::1"),
+      status: ok.status,
+      text,
+      header: ok.headers.get("x-check"),
+      moved: [moved.status, moved.headers.get("location")],
+      aborted,
+      unresolvable,
+      seen,
+    };
+    expect(
+      "pinned",
+      checks.pinned !== undefined &&
+        text === "pinned" &&
+        moved.status === 302 &&
+        aborted === "rejected" &&
+        unresolvable === "threw" &&
+        seen[0] === `${name} /ok` &&
+        !seen.includes(`${name} /elsewhere`),
+      checks.pinned,
+    );
+  } finally {
+    await server.close();
+  }
+}
+
 async function main(): Promise<void> {
   const rt = await detectRuntime();
   checks.runtime = { name: rt.name, version: rt.version, platform: rt.platform };
@@ -435,6 +514,7 @@ async function main(): Promise<void> {
     ["kill", () => runKill(rt)],
     ["broken pipe", () => runBrokenPipe(rt)],
     ["serve", () => runServe(rt)],
+    ["pinned", () => runPinned(rt)],
   ];
   for (const [name, step] of steps) {
     try {

@@ -96,6 +96,15 @@ describe.concurrent("runtime contract", () => {
       expect(sse.cancelMs).toBeLessThan(2_000);
       expect(checks.quiet).toMatchObject({ text: "data: first\n\ndata: second\n\n" });
       expect(checks.refusedAfterClose).toBe(true);
+      expect(checks.pinned).toMatchObject({
+        localhostLoopback: true,
+        status: 200,
+        text: "pinned",
+        header: "1",
+        moved: [302, "/elsewhere"],
+        aborted: "rejected",
+        unresolvable: "threw",
+      });
     });
   }
 });
