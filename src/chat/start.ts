@@ -183,8 +183,11 @@ export async function openRun(
   request: ChatCompletionRequest,
   model: string,
   acquire: () => Promise<Release>,
+  /** The client's request: when it goes away, image fetches still under way are cancelled. */
+  signal?: AbortSignal,
 ): Promise<LiveRun> {
   const images = await resolveImages(request.messages, {
+    ...(signal === undefined ? {} : { signal }),
     fetchRemote: deps.config.imageFetch,
     allowPrivate: deps.config.imageFetchAllowPrivate,
     maxBytes: deps.config.imageMaxBytes,

@@ -140,33 +140,39 @@ export function chatRoutes(deps: AppDeps): Hono {
             code: "shutting_down",
           });
         }
-        run = await openRun(deps, request, model, async () => {
-          // A run parked for tool results gives its slot up rather than make new requests wait.
-          if (deps.limiter.running >= deps.limiter.max) await deps.toolRuns.evictOldest();
-          let release: Release;
-          try {
-            release = await deps.limiter.acquire(c.req.raw.signal);
-          } catch (error) {
-            if (!(error instanceof ProxyError) && c.req.raw.signal.aborted) {
-              throw new ProxyError(499, "The client closed the request while it was queued", {
-                code: "client_closed",
+        run = await openRun(
+          deps,
+          request,
+          model,
+          async () => {
+            // A run parked for tool results gives its slot up rather than make new requests wait.
+            if (deps.limiter.running >= deps.limiter.max) await deps.toolRuns.evictOldest();
+            let release: Release;
+            try {
+              release = await deps.limiter.acquire(c.req.raw.signal);
+            } catch (error) {
+              if (!(error instanceof ProxyError) && c.req.raw.signal.aborted) {
+                throw new ProxyError(499, "The client closed the request while it was queued", {
+                  code: "client_closed",
+                });
+              }
+              if (error instanceof ProxyError && error.status === 429)
+                deps.metrics.queueRejections.inc();
+              throw error;
+            }
+            // Shutdown began while this request waited for a slot (the slot of a run it stopped):
+            // a CLI started now would outlive the proxy.
+            if (deps.lifecycle.draining) {
+              release();
+              throw new ProxyError(503, "The proxy is shutting down", {
+                type: "server_error",
+                code: "shutting_down",
               });
             }
-            if (error instanceof ProxyError && error.status === 429)
-              deps.metrics.queueRejections.inc();
-            throw error;
-          }
-          // Shutdown began while this request waited for a slot (the slot of a run it stopped):
-          // a CLI started now would outlive the proxy.
-          if (deps.lifecycle.draining) {
-            release();
-            throw new ProxyError(503, "The proxy is shutting down", {
-              type: "server_error",
-              code: "shutting_down",
-            });
-          }
-          return release;
-        });
+            return release;
+          },
+          c.req.raw.signal,
+        );
         deps.lifecycle.begin(run);
       }
       const live = run;
