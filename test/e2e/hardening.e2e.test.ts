@@ -132,6 +132,7 @@ describe.each(RUNTIMES.map((r) => [r]))("hardening on %s", (runtime: E2eRuntime)
 
   it("finding 2: a foreign Host, a foreign Origin or a non-JSON body is refused; localhost works", async () => {
     const body = chatBody("from a web page");
+    const upstreamBefore = fake.requests.length;
     const post = (host: string, extra: string[]) =>
       exchange(proxy.port, {
         send:
@@ -142,7 +143,8 @@ describe.each(RUNTIMES.map((r) => [r]))("hardening on %s", (runtime: E2eRuntime)
             `Content-Length: ${Buffer.byteLength(body)}`,
             ...extra,
           ]) + body,
-        waitMs: 10_000,
+        // Deno leaves the connection open: the answer is there long before.
+        waitMs: closes ? 10_000 : 1_500,
       });
     // The request of the finding: DNS rebinding plus a simple cross-site POST.
     const rebinding = await post(`attacker.example:${proxy.port}`, [
@@ -159,7 +161,7 @@ describe.each(RUNTIMES.map((r) => [r]))("hardening on %s", (runtime: E2eRuntime)
     expect(jsonBody(crossSite.text).error?.code).toBe("origin_not_allowed");
     const textPlain = await post(`127.0.0.1:${proxy.port}`, ["Content-Type: text/plain"]);
     expect(textPlain.status).toBe(415);
-    expect(fake.requests).toHaveLength(0);
+    expect(fake.requests).toHaveLength(upstreamBefore);
     for (const refused of [rebinding, crossSite, textPlain]) {
       if (closes) expect(refused.closedByServer).toBe(true);
     }
@@ -215,7 +217,7 @@ describe.each(RUNTIMES.map((r) => [r]))("hardening on %s", (runtime: E2eRuntime)
         "Content-Length: 100000",
       ]),
       trickleMs: 200,
-      waitMs: BODY_TIMEOUT_MS + 8_000,
+      waitMs: BODY_TIMEOUT_MS + (closes ? 8_000 : 1_500),
     });
     expect(slow.status).toBe(408);
     expect(jsonBody(slow.text).error?.code).toBe("request_timeout");
