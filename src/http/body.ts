@@ -20,6 +20,33 @@ function tooLarge(maxBytes: number): ProxyError {
   });
 }
 
+/** How much of an unwanted body is read and dropped before a refusal, so the client sees it. */
+export const DRAIN_BOUND = { bytes: 1024 * 1024, ms: 1_000 };
+
+/**
+ * Reads and drops what is left of a body, at most {@link DRAIN_BOUND}, then cancels the rest.
+ * A client still sending would otherwise meet a closed connection (EPIPE) instead of the answer.
+ */
+export async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<"expired">((resolve) => {
+    timer = setTimeout(() => resolve("expired"), DRAIN_BOUND.ms);
+  });
+  let size = 0;
+  try {
+    while (size <= DRAIN_BOUND.bytes) {
+      const step = await Promise.race([reader.read(), expired]);
+      if (step === "expired" || step.done) break;
+      size += step.value.byteLength;
+    }
+  } catch {
+    // the client went away
+  } finally {
+    clearTimeout(timer);
+    reader.cancel().catch(() => {});
+  }
+}
+
 /**
  * Reads `body` completely, at most `maxBytes`, within `timeoutMs` (0: no time bound).
  * @throws ProxyError 413 `request_too_large` or 408 `request_timeout`; the stream is cancelled.
@@ -46,7 +73,10 @@ export async function readBounded(
       }
       if (step.done) break;
       size += step.value.byteLength;
-      if (size > maxBytes) throw tooLarge(maxBytes);
+      if (size > maxBytes) {
+        await drain(reader);
+        throw tooLarge(maxBytes);
+      }
       chunks.push(step.value);
     }
   } catch (error) {

@@ -6,6 +6,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { ServeEnv } from "../runtime/types.ts";
+import { drain } from "./body.ts";
 
 /** Statuses of requests refused before their body was read or trusted. */
 const REFUSALS = new Set([401, 403, 408, 413, 415]);
@@ -15,6 +16,12 @@ export function closeAfterRefusal(): MiddlewareHandler {
   return async (c, next) => {
     await next();
     if (REFUSALS.has(c.res.status)) {
+      // A body nobody read: take (a bounded part of) it first, so that the client reads the
+      // refusal instead of meeting a closed connection in the middle of sending.
+      const body = c.req.raw.body;
+      if (body !== null && !body.locked && c.req.raw.method !== "GET") {
+        await drain(body.getReader());
+      }
       try {
         c.res.headers.set("Connection", "close");
       } catch {
