@@ -1,15 +1,19 @@
 /**
- * The Hono app: middleware (request id, access control, CORS, body limit, shutdown), routes, and
+ * The Hono app: middleware (request id, browser-origin guard, CORS, access control, bounded
+ * body, connection hints), routes, and
  * one `onError` that renders every failure in OpenAI's error shape. No runtime globals:
  * everything comes in through {@link AppDeps}.
  */
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { apiKeyAuth } from "./auth.ts";
 import { classifyCliVersion, TESTED_CLI_RANGE } from "./claude/supported.ts";
 import type { AppDeps } from "./deps.ts";
+import { boundedBody } from "./http/body.ts";
+import { closeAfterRefusal, holdOpen } from "./http/connection.ts";
+import { allowedMethods } from "./http/methods.ts";
+import { originGuard } from "./http/origin.ts";
 import { ProxyError, toProxyError } from "./openai/errors.ts";
 import { chatRoutes } from "./routes/chat.ts";
 import { modelsRoutes } from "./routes/models.ts";
@@ -43,6 +47,14 @@ export function createApp(deps: AppDeps): Hono {
       "request",
     );
   });
+  app.use(closeAfterRefusal());
+  app.use(
+    originGuard({
+      allowedHosts: config.allowedHosts,
+      bindHost: config.host,
+      corsOrigins: config.corsOrigins,
+    }),
+  );
   if (config.corsOrigins.length > 0) {
     app.use(
       cors({
@@ -61,16 +73,8 @@ export function createApp(deps: AppDeps): Hono {
     );
   }
   app.use(apiKeyAuth(config.apiKeys, isPublicPath));
-  app.use(
-    bodyLimit({
-      maxSize: config.maxBodyBytes,
-      onError: () => {
-        throw new ProxyError(413, `The request body is larger than ${config.maxBodyBytes} bytes`, {
-          code: "request_too_large",
-        });
-      },
-    }),
-  );
+  app.use(boundedBody({ maxBytes: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs }));
+  app.use(holdOpen());
 
   const cliSupport = classifyCliVersion(deps.claude.version);
   app.get("/health", (c) =>
@@ -116,6 +120,13 @@ export function createApp(deps: AppDeps): Hono {
   });
   app.route("/v1", modelsRoutes(deps));
   app.route("/v1", chatRoutes(deps));
+
+  // OPTIONS that CORS did not answer (no Origin, the proxy's own, or CORS off): the methods.
+  app.options("*", (c) => {
+    const methods = allowedMethods(app, c.req.path);
+    if (methods.length === 0) return c.notFound();
+    return c.body(null, 204, { Allow: methods.join(", ") });
+  });
 
   app.notFound((c) => {
     const error = new ProxyError(404, `Unknown route: ${c.req.method} ${c.req.path}`, {

@@ -89,6 +89,14 @@ export const SETTINGS = {
     description:
       "Allow binding a non-loopback --host without --api-key (anyone who reaches it uses your subscription)",
   }),
+  allowedHosts: setting({
+    flag: "allowed-host",
+    env: "ALLOWED_HOSTS",
+    schema: list,
+    default: "",
+    description:
+      "Host header values answered besides localhost, loopback addresses and --host itself (name or name:port; '*' turns the check off); flag repeatable, env comma-separated",
+  }),
   corsOrigins: setting({
     flag: "cors-origin",
     env: "CORS_ORIGINS",
@@ -176,6 +184,14 @@ export const SETTINGS = {
     schema: z.coerce.number().int().min(1),
     default: "33554432",
     description: "Largest request body, bytes (then 413)",
+  }),
+  bodyTimeoutMs: setting({
+    flag: "body-timeout",
+    env: "BODY_TIMEOUT_MS",
+    schema: ms,
+    default: "30000",
+    description:
+      "Longest a request body may take to arrive, ms (then 408 and the connection is closed); also how long an idle connection stays open on Bun; 0 disables",
   }),
   ssePingMs: setting({
     flag: "sse-ping-interval",

@@ -144,7 +144,13 @@ const app = createApp({
 
 let server: Server;
 try {
-  server = await runtime.serve({ hostname: config.host, port: config.port, fetch: app.fetch });
+  server = await runtime.serve({
+    hostname: config.host,
+    port: config.port,
+    // A little beyond the body's bound, so that a slow body gets its 408 before the cut.
+    idleTimeoutMs: config.bodyTimeoutMs === 0 ? 0 : config.bodyTimeoutMs + 5_000,
+    fetch: app.fetch,
+  });
 } catch (error) {
   log.error({ host: config.host, port: config.port }, `Cannot listen: ${(error as Error).message}`);
   await runtime.remove(baseDir);

@@ -27,6 +27,8 @@ interface BunSubprocess {
 interface BunServer {
   readonly port: number | undefined;
   stop(closeActiveConnections?: boolean): Promise<void>;
+  /** Sets the idle timeout of one request's connection, seconds; 0: none. */
+  timeout(request: Request, seconds: number): void;
 }
 
 // The slice of the `Bun` global used here, declared locally (it shadows bun-types under tsc)
@@ -50,7 +52,7 @@ declare const Bun: {
     hostname: string;
     port: number;
     idleTimeout: number;
-    fetch(request: Request): Response | Promise<Response>;
+    fetch(request: Request, server: BunServer): Response | Promise<Response>;
   }): BunServer;
 };
 
@@ -109,13 +111,46 @@ const spawn: Spawn = (command, args, options) => {
   return subprocess;
 };
 
+/** Bun's largest idle timeout, seconds. */
+const MAX_IDLE_SECONDS = 255;
+
 const serve: Serve = async (options) => {
+  // Bun's idle timer also runs while a handler works and while the request body arrives: a
+  // request held open (accepted, possibly slow and quiet) gets none until its response is sent.
+  const idleSeconds =
+    options.idleTimeoutMs > 0
+      ? Math.min(MAX_IDLE_SECONDS, Math.ceil(options.idleTimeoutMs / 1000))
+      : 0;
   const server = Bun.serve({
     hostname: options.hostname,
     port: options.port,
-    // Bun closes a connection idle for 10 s by default, which would cut a quiet SSE stream.
-    idleTimeout: 0,
-    fetch: (request) => options.fetch(request),
+    idleTimeout: idleSeconds,
+    fetch: async (request, bun) => {
+      let held = false;
+      const response = await options.fetch(request, {
+        connection: {
+          holdOpen() {
+            if (held || idleSeconds === 0) return;
+            held = true;
+            bun.timeout(request, 0);
+          },
+        },
+      });
+      if (!held) return response;
+      // The connection may stay for further requests: give it its idle bound back once this
+      // response has been sent (a body-less one at once, a stream when it ends).
+      const restore = () => bun.timeout(request, idleSeconds);
+      if (response.body === null) {
+        restore();
+        return response;
+      }
+      const body = response.body.pipeThrough(new TransformStream({ flush: restore }));
+      return new Response(body, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      });
+    },
   });
   return {
     port: server.port ?? options.port,

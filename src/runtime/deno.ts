@@ -3,7 +3,7 @@
 import { safeKill, spawnFailure } from "./child.ts";
 import { nodeFs } from "./fs.ts";
 import { nodeHttp } from "./http.ts";
-import type { ExitStatus, Runtime, Serve, Spawn, Subprocess } from "./types.ts";
+import type { ExitStatus, Runtime, Serve, ServeEnv, Spawn, Subprocess } from "./types.ts";
 
 interface DenoChildProcess {
   readonly pid: number;
@@ -97,11 +97,16 @@ const spawn: Spawn = (command, args, options) => {
   return subprocess;
 };
 
+/** Nothing to hold open: Deno.serve never times a connection out. */
+const NO_CONNECTION_CONTROL: ServeEnv = { connection: { holdOpen() {} } };
+
 const serve: Serve = async (options) => {
   const server = Deno.serve(
     // An empty onListen keeps Deno from logging "Listening on ...".
     { hostname: options.hostname, port: options.port, onListen() {} },
-    (request) => options.fetch(request),
+    // Deno.serve has no idle or header timeout and ignores a response's `Connection: close`
+    // (denoland/deno#9411): options.idleTimeoutMs cannot be applied here.
+    (request) => options.fetch(request, NO_CONNECTION_CONTROL),
   );
   return {
     port: server.addr.port,

@@ -7,7 +7,7 @@ import { createAdaptorServer } from "@hono/node-server";
 import { safeKill } from "./child.ts";
 import { nodeFs } from "./fs.ts";
 import { nodeHttp } from "./http.ts";
-import type { ExitStatus, Runtime, Serve, Server, Spawn, Subprocess } from "./types.ts";
+import type { ExitStatus, Runtime, Serve, ServeEnv, Server, Spawn, Subprocess } from "./types.ts";
 
 /** Wraps a Node writable in a web WritableStream; a write resolves once Node has flushed it. */
 function toWebWritable(stream: Writable): WritableStream<Uint8Array> {
@@ -76,17 +76,22 @@ const spawn: Spawn = (command, args, options) => {
   return subprocess;
 };
 
+/** Nothing to hold open: Node times out only headers and idle keep-alive, never a response. */
+const NO_CONNECTION_CONTROL: ServeEnv = { connection: { holdOpen() {} } };
+
 const serve: Serve = (options) =>
   new Promise<Server>((resolve, reject) => {
     const server = createAdaptorServer({
-      fetch: (request: Request) => options.fetch(request),
+      fetch: (request: Request) => options.fetch(request, NO_CONNECTION_CONTROL),
       hostname: options.hostname,
       // Leave the global Request/Response untouched (node-server replaces them by default).
       overrideGlobalObjects: false,
       serverOptions: {
-        // Node 18+ cuts a request after 300 s by default, which would end long SSE answers.
+        // requestTimeout (default 300 s) also cuts a response still being sent (seen on Node 20
+        // with a body fully received): the body's bound is the app's --body-timeout (408).
         requestTimeout: 0,
         headersTimeout: 60_000,
+        // Between requests: Node's own keepAliveTimeout (5 s) closes idle connections.
       },
     });
     server.once("error", reject);

@@ -55,16 +55,41 @@ export interface Server {
   close(): Promise<void>;
 }
 
+/** Control over the connection of one request, given by {@link Serve} to its fetch handler. */
+export interface ConnectionControl {
+  /**
+   * The request is accepted (authorised, body read): its response may be slow and quiet, so
+   * the connection's idle timeout is lifted until the response has been sent.
+   */
+  holdOpen(): void;
+}
+
+/** The second argument of the fetch handler (Hono: `c.env`). */
+export interface ServeEnv {
+  connection: ConnectionControl;
+}
+
 /** Options for {@link Serve}. */
 export interface ServeOptions {
   hostname: string;
   /** 0 picks a free port. */
   port: number;
-  /** A web-standard fetch handler (e.g. `app.fetch` of Hono). */
-  fetch: (request: Request) => Response | Promise<Response>;
+  /**
+   * Close a connection that sends nothing for this long, ms, unless its request was held open
+   * ({@link ConnectionControl.holdOpen}); 0: never. Where the runtime offers such a bound (Bun).
+   */
+  idleTimeoutMs: number;
+  /**
+   * A web-standard fetch handler (e.g. `app.fetch` of Hono). A response with `Connection: close`
+   * ends its connection (except on Deno, whose server ignores it: denoland/deno#9411).
+   */
+  fetch: (request: Request, env: ServeEnv) => Response | Promise<Response>;
 }
 
-/** Starts an HTTP server; resolves once it listens. Long-lived responses (SSE) are never cut by an idle timer. */
+/**
+ * Starts an HTTP server; resolves once it listens. Responses of held-open requests (SSE, long
+ * runs) are never cut by an idle timer.
+ */
 export type Serve = (options: ServeOptions) => Promise<Server>;
 
 /**

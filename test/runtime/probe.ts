@@ -307,6 +307,7 @@ async function runServe(rt: Runtime): Promise<void> {
   const server = await rt.serve({
     hostname: "127.0.0.1",
     port: 0,
+    idleTimeoutMs: 0,
     fetch: async (request) => {
       const url = new URL(request.url);
       if (url.pathname === "/sse") return sseResponse(request, sse);
@@ -416,6 +417,7 @@ async function runPinned(rt: Runtime): Promise<void> {
   const server = await rt.serve({
     hostname: "127.0.0.1",
     port: 0,
+    idleTimeoutMs: 0,
     fetch: (request) => {
       const url = new URL(request.url);
       seen.push(`${request.headers.get("host")} ${url.pathname}`);
