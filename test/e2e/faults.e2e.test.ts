@@ -42,6 +42,7 @@ import {
   repoRoot,
   startProxy,
 } from "./harness.ts";
+import { clientMessages } from "./tools-helpers.ts";
 
 const enabled = RUNTIMES.includes("node");
 
@@ -269,14 +270,26 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
           else expect(error.message).toContain(String(u.status));
           expect(error.headers?.get("x-request-id")).toBeTruthy();
           if (u.status === 529) {
-            // The upstream's retry-after, as the CLI reported it in its api_retry event.
-            expect(error.headers?.get("retry-after")).toBe("7");
+            // The upstream's retry-after, as the CLI reported it in its api_retry event: 7 s
+            // from 2.1.221, up to a quarter more from 2.1.332 (it adds jitter): 7-9 s rounded up.
+            const retryAfter = Number(error.headers?.get("retry-after"));
+            expect(retryAfter).toBeGreaterThanOrEqual(7);
+            expect(retryAfter).toBeLessThanOrEqual(9);
           }
           if (u.status === 429) {
             // With a subscription token the CLI does not retry a 429 and reports no delay.
             expect(Number(error.headers?.get("retry-after"))).toBeGreaterThan(0);
           }
-          if (u.status === 400) expect(fake.requests).toHaveLength(1);
+          if (u.status === 400) {
+            // 2.1.221 asks once; 2.1.332 tries twice more, each time without one beta (see
+            // test/unit/fake-anthropic.test.ts): always the client's own conversation.
+            expect(fake.requests.length).toBeGreaterThanOrEqual(1);
+            expect(fake.requests.length).toBeLessThanOrEqual(3);
+            for (const req of fake.requests) {
+              expect(clientMessages(req.body).map((m) => m.role)).toEqual(["user"]);
+              expect(lastUserText(req.body)).toBe("fail please");
+            }
+          }
         });
       }
     }
@@ -299,22 +312,27 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
 
     it("upstream drops mid-answer (streaming): partial text, then an error frame, not a truncated success", async () => {
       fake.script(
-        // message_start, content_block_start, ping, then 3 text deltas: the socket dies.
+        // message_start, content_block_start, ping, then 3 text deltas: the socket dies. Paced,
+        // so that the CLI prints the deltas before the drop (2.1.332 may not print them else).
         {
           content: [{ type: "text", text: "Partial answer that never ends" }],
           dropAfterEvents: 6,
+          delayMs: 150,
         },
-        // The CLI's non-streaming retry gets a complete answer.
+        // The CLI's retry (another stream since 2.1.221) gets a complete answer.
         { content: [{ type: "text", text: "A different complete answer" }] },
       );
       const response = await post(proxy, chatBody("drop it", { stream: true }));
       expect(response.status).toBe(200);
       const text = await new SseReader(response).rest();
-      // The three deltas sent before the drop ("Part", "ial ", "answ"), nothing of the retry.
-      expect(sseContent(text)).toBe("Partial answ");
+      // Of the deltas sent before the drop ("Part", "ial ", "answ") those the CLI printed (2.1.332
+      // may lose the last one to the drop), nothing of the retry.
+      const content = sseContent(text);
+      expect(["Part", "Partial ", "Partial answ"]).toContain(content);
       const frame = expectErrorThenDone(text);
       expect(frame.error.code).toBe("upstream_stream_dropped");
-      expect(fake.requests.map((r) => Boolean(r.body.stream))).toEqual([true, false]);
+      // The CLI did retry: the retry's answer was there to be appended, and was not.
+      expect(fake.requests).toHaveLength(2);
     });
 
     it("upstream drops mid-answer (not streaming) → 502 upstream_stream_dropped", async () => {
@@ -322,6 +340,7 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
         {
           content: [{ type: "text", text: "Partial answer that never ends" }],
           dropAfterEvents: 6,
+          delayMs: 150,
         },
         { content: [{ type: "text", text: "A different complete answer" }] },
       );
@@ -335,7 +354,7 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
       expect(error.code).toBe("upstream_stream_dropped");
     });
 
-    it("upstream drops before any text: the CLI's non-streaming retry answers, 200", async () => {
+    it("upstream drops before any text: the CLI's retry answers, 200", async () => {
       fake.script(
         // message_start and content_block_start only.
         { content: [{ type: "text", text: "lost" }], dropAfterEvents: 2 },
