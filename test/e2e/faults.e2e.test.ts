@@ -370,13 +370,10 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
     });
 
     it("upstream drops and the retry fails too → 502, streaming", async () => {
-      fake.script(
-        { content: [{ type: "text", text: "Partial" }], dropAfterEvents: 2 },
-        { content: [{ type: "text", text: "x" }], dropAfterEvents: 0 },
-        { content: [{ type: "text", text: "x" }], dropAfterEvents: 0 },
-        { content: [{ type: "text", text: "x" }], dropAfterEvents: 0 },
-        { content: [{ type: "text", text: "x" }], dropAfterEvents: 0 },
-      );
+      // Every request after the first drops at once: the CLI's streamed retries, then its
+      // non-streaming ones (2.1.221: three of each with CLAUDE_CODE_MAX_RETRIES=2; 2.1.332: one).
+      fake.script({ content: [{ type: "text", text: "Partial" }], dropAfterEvents: 2 });
+      fake.setHandler(() => ({ content: [{ type: "text", text: "x" }], dropAfterEvents: 0 }));
       const response = await post(proxy, chatBody("drop twice", { stream: true }));
       if (response.status === 200) {
         const frame = expectErrorThenDone(await new SseReader(response).rest());
@@ -630,14 +627,16 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
     });
 
     it("--request-timeout: a CLI that talks but never finishes → 504 request_timeout, or an error frame once streaming", async () => {
+      // 6 s: a loaded machine can take 3-4 s from spawn to the first delta (2.1.221), and the
+      // streaming case below needs that delta before the deadline.
       const proxy = await faultProxy("deadline", [
         "--request-timeout",
-        "3000",
+        "6000",
         "--kill-grace",
         "1000",
       ]);
-      // ~40 deltas 250 ms apart: never silent long enough for an idle timeout, 10 s in all.
-      fake.script(trickle(40, 250));
+      // ~80 deltas 250 ms apart: never silent long enough for an idle timeout, 20 s in all.
+      fake.script(trickle(80, 250));
       const t0 = performance.now();
       const error = await apiError(
         client(proxy).chat.completions.create({
@@ -647,11 +646,11 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
       );
       expect(error.status).toBe(504);
       expect(error.code).toBe("request_timeout");
-      expect(performance.now() - t0).toBeLessThan(8_000);
+      expect(performance.now() - t0).toBeLessThan(12_000);
       const left = await waitForLeftovers(join(dirs.tmp, "deadline"), 5_000);
       expect(left).toEqual({ pids: [], files: [] });
 
-      fake.script(trickle(40, 250));
+      fake.script(trickle(80, 250));
       const response = await post(proxy, chatBody("slow stream", { stream: true }));
       expect(response.status).toBe(200);
       const text = await new SseReader(response).rest();
