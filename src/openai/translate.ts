@@ -33,7 +33,11 @@ export interface TranslateState {
   streamedIds: Set<string>;
   /** ids of unstreamed messages whose usage was counted. */
   unstreamedUsageIds: Set<string>;
-  /** True between `message_start` and `message_stop`. */
+  /**
+   * True from a `message_start` until its message ends: a `message_delta` with a
+   * `stop_reason`, which the API sends before every `message_stop`. A bare `message_stop` does
+   * not end it: after a dropped stream the CLI prints one of its own (2.1.221, 2.1.332).
+   */
   messageOpen: boolean;
   /** Deltas were emitted for the open message. */
   messageEmitted: boolean;
@@ -84,11 +88,24 @@ export function eventToDeltas(event: CliEvent, state: TranslateState): ChoiceDel
   return deltas;
 }
 
+/** The error for an answer the upstream dropped after part of it was sent. */
+function streamDropped(): ProxyError {
+  return new ProxyError(
+    502,
+    "The upstream API dropped the connection in the middle of the answer",
+    {
+      type: "api_error",
+      code: "upstream_stream_dropped",
+    },
+  );
+}
+
 /**
  * An `assistant` event normally repeats content already streamed. One whose message was never
  * streamed is the CLI's non-streaming fallback after the upstream dropped a stream (verified
  * against 2.1.197): its content is sent now, unless part of the dropped answer was already
  * sent, which cannot be taken back: then the response fails instead of being silently wrong.
+ * (2.1.221 and later retry with another stream instead: see `message_start` in streamDeltas.)
  * @throws ProxyError 502 `upstream_stream_dropped`.
  */
 function unstreamedDeltas(
@@ -97,16 +114,7 @@ function unstreamedDeltas(
 ): ChoiceDelta[] {
   const { message } = event;
   if (message.model === "<synthetic>" || state.streamedIds.has(message.id)) return [];
-  if (state.messageOpen && state.messageEmitted) {
-    throw new ProxyError(
-      502,
-      "The upstream API dropped the connection in the middle of the answer",
-      {
-        type: "api_error",
-        code: "upstream_stream_dropped",
-      },
-    );
-  }
+  if (state.messageOpen && state.messageEmitted) throw streamDropped();
   state.messageOpen = false;
   // The CLI's result reports zero usage for such a message: count the message's own.
   if (message.usage !== undefined && !state.unstreamedUsageIds.has(message.id)) {
@@ -161,12 +169,20 @@ function unstreamedDeltas(
   return deltas;
 }
 
+/**
+ * Deltas of one top-level stream event. A `message_start` while the previous message is still
+ * open is the CLI's streaming retry after the upstream dropped that message (2.1.221, 2.1.332:
+ * a bare `message_stop`, an `api_retry` with `error_status: null`, then the new message): the
+ * retry's answer is sent when nothing of the dropped one was, else the response fails.
+ * @throws ProxyError 502 `upstream_stream_dropped`.
+ */
 function streamDeltas(
   e: Extract<CliEvent, { type: "stream_event" }>["event"],
   state: TranslateState,
 ): ChoiceDelta[] {
   switch (e.type) {
     case "message_start": {
+      if (state.messageOpen && state.messageEmitted) throw streamDropped();
       state.toolIndexByBlock.clear();
       state.sawMessage = true;
       state.messageOpen = true;
@@ -224,15 +240,15 @@ function streamDeltas(
       }
       return [];
     }
-    case "message_stop":
-      state.messageOpen = false;
-      return [];
     case "message_delta": {
       const { delta, usage } = e as {
         delta?: { stop_reason?: string | null };
         usage?: Partial<CliUsage>;
       };
-      if (typeof delta?.stop_reason === "string") state.stopReason = delta.stop_reason;
+      if (typeof delta?.stop_reason === "string") {
+        state.stopReason = delta.stop_reason;
+        state.messageOpen = false;
+      }
       if (usage !== undefined) addUsage(state.usage, usage, true);
       return [];
     }

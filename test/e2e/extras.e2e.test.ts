@@ -40,7 +40,7 @@ import {
   RUNTIMES,
   startProxy,
 } from "./harness.ts";
-import { jsonlFilesUnder } from "./tools-helpers.ts";
+import { clientMessages, jsonlFilesUnder } from "./tools-helpers.ts";
 
 const enabled = RUNTIMES.includes("node");
 
@@ -278,7 +278,9 @@ describe.skipIf(!enabled)("extras (node)", () => {
       const body = (await response.json()) as ErrorBody;
       expect(body.error.code).toBe("upstream_invalid_request");
       expect(body.error.message).toContain("prompt is malformed");
-      expect(fake.requests).toHaveLength(1);
+      // 2.1.221 asks once; 2.1.332 tries twice more, each time without one beta.
+      expect(fake.requests.length).toBeGreaterThanOrEqual(1);
+      expect(fake.requests.length).toBeLessThanOrEqual(3);
     });
 
     it("a run's system prompt and session files are private (0600 in 0700 dirs) and gone after it; nothing under ~/.claude/projects", async () => {
@@ -319,7 +321,11 @@ describe.skipIf(!enabled)("extras (node)", () => {
       const completion = await pending;
       expect(completion.choices[0]?.message.content).toBe("abc".repeat(8));
       // The history reached the API as real turns (resumed from the session file).
-      expect(fake.requests[0]?.body.messages).toHaveLength(3);
+      expect(clientMessages(fake.requests[0]?.body).map((m) => m.role)).toEqual([
+        "user",
+        "assistant",
+        "user",
+      ]);
       const left = await waitForLeftovers(tmp, 5_000);
       expect(left).toEqual({ pids: [], files: [] });
       expect(existsSync(runDir)).toBe(false);
@@ -370,7 +376,7 @@ describe.skipIf(!enabled)("extras (node)", () => {
       expect(completion.choices[0]?.message.content).toMatch(/^echo: /);
       expect(completion.choices[0]?.finish_reason).toBe("stop");
       expect(fake.requests).toHaveLength(1);
-      const sent = fake.requests[0]?.body.messages as Array<{ role: string }>;
+      const sent = clientMessages(fake.requests[0]?.body) as Array<{ role: string }>;
       expect(sent).toHaveLength(1);
       expect(sent[0]?.role).toBe("user");
       const text = lastUserText(fake.requests[0]?.body);
@@ -400,7 +406,7 @@ describe.skipIf(!enabled)("extras (node)", () => {
       for await (const chunk of stream) content += chunk.choices[0]?.delta.content ?? "";
       expect(content).toMatch(/^echo: /);
       expect(fake.requests).toHaveLength(1);
-      expect(fake.requests[0]?.body.messages).toHaveLength(1);
+      expect(clientMessages(fake.requests[0]?.body)).toHaveLength(1);
       expect(lastUserText(fake.requests[0]?.body)).toContain("<conversation_history>");
 
       const warnings = logLines(proxy).filter((l) =>

@@ -42,6 +42,7 @@ import {
   repoRoot,
   startProxy,
 } from "./harness.ts";
+import { clientMessages } from "./tools-helpers.ts";
 
 const enabled = RUNTIMES.includes("node");
 
@@ -269,14 +270,26 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
           else expect(error.message).toContain(String(u.status));
           expect(error.headers?.get("x-request-id")).toBeTruthy();
           if (u.status === 529) {
-            // The upstream's retry-after, as the CLI reported it in its api_retry event.
-            expect(error.headers?.get("retry-after")).toBe("7");
+            // The upstream's retry-after, as the CLI reported it in its api_retry event: 7 s
+            // from 2.1.221; 2.1.332 adds jitter (seen 7.3-8.5 s), rounded up: 7-9 s.
+            const retryAfter = Number(error.headers?.get("retry-after"));
+            expect(retryAfter).toBeGreaterThanOrEqual(7);
+            expect(retryAfter).toBeLessThanOrEqual(9);
           }
           if (u.status === 429) {
             // With a subscription token the CLI does not retry a 429 and reports no delay.
             expect(Number(error.headers?.get("retry-after"))).toBeGreaterThan(0);
           }
-          if (u.status === 400) expect(fake.requests).toHaveLength(1);
+          if (u.status === 400) {
+            // 2.1.221 asks once; 2.1.332 tries twice more, each time without one beta (see
+            // test/unit/fake-anthropic.test.ts): always the client's own conversation.
+            expect(fake.requests.length).toBeGreaterThanOrEqual(1);
+            expect(fake.requests.length).toBeLessThanOrEqual(3);
+            for (const req of fake.requests) {
+              expect(clientMessages(req.body).map((m) => m.role)).toEqual(["user"]);
+              expect(lastUserText(req.body)).toBe("fail please");
+            }
+          }
         });
       }
     }
@@ -299,22 +312,27 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
 
     it("upstream drops mid-answer (streaming): partial text, then an error frame, not a truncated success", async () => {
       fake.script(
-        // message_start, content_block_start, ping, then 3 text deltas: the socket dies.
+        // message_start, content_block_start, ping, then 3 text deltas: the socket dies. Paced,
+        // so that the CLI prints the deltas before the drop (2.1.332 may not print them else).
         {
           content: [{ type: "text", text: "Partial answer that never ends" }],
           dropAfterEvents: 6,
+          delayMs: 150,
         },
-        // The CLI's non-streaming retry gets a complete answer.
+        // The CLI's retry (another stream since 2.1.221) gets a complete answer.
         { content: [{ type: "text", text: "A different complete answer" }] },
       );
       const response = await post(proxy, chatBody("drop it", { stream: true }));
       expect(response.status).toBe(200);
       const text = await new SseReader(response).rest();
-      // The three deltas sent before the drop ("Part", "ial ", "answ"), nothing of the retry.
-      expect(sseContent(text)).toBe("Partial answ");
+      // Of the deltas sent before the drop ("Part", "ial ", "answ") those the CLI printed (2.1.332
+      // may lose the last one to the drop), nothing of the retry.
+      const content = sseContent(text);
+      expect(["Part", "Partial ", "Partial answ"]).toContain(content);
       const frame = expectErrorThenDone(text);
       expect(frame.error.code).toBe("upstream_stream_dropped");
-      expect(fake.requests.map((r) => Boolean(r.body.stream))).toEqual([true, false]);
+      // The CLI did retry: the retry's answer was there to be appended, and was not.
+      expect(fake.requests).toHaveLength(2);
     });
 
     it("upstream drops mid-answer (not streaming) → 502 upstream_stream_dropped", async () => {
@@ -322,6 +340,7 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
         {
           content: [{ type: "text", text: "Partial answer that never ends" }],
           dropAfterEvents: 6,
+          delayMs: 150,
         },
         { content: [{ type: "text", text: "A different complete answer" }] },
       );
@@ -335,7 +354,7 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
       expect(error.code).toBe("upstream_stream_dropped");
     });
 
-    it("upstream drops before any text: the CLI's non-streaming retry answers, 200", async () => {
+    it("upstream drops before any text: the CLI's retry answers, 200", async () => {
       fake.script(
         // message_start and content_block_start only.
         { content: [{ type: "text", text: "lost" }], dropAfterEvents: 2 },
@@ -351,13 +370,10 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
     });
 
     it("upstream drops and the retry fails too → 502, streaming", async () => {
-      fake.script(
-        { content: [{ type: "text", text: "Partial" }], dropAfterEvents: 2 },
-        { content: [{ type: "text", text: "x" }], dropAfterEvents: 0 },
-        { content: [{ type: "text", text: "x" }], dropAfterEvents: 0 },
-        { content: [{ type: "text", text: "x" }], dropAfterEvents: 0 },
-        { content: [{ type: "text", text: "x" }], dropAfterEvents: 0 },
-      );
+      // Every request after the first drops at once: the CLI's streamed retries, then its
+      // non-streaming ones (2.1.221: three of each with CLAUDE_CODE_MAX_RETRIES=2; 2.1.332: one).
+      fake.script({ content: [{ type: "text", text: "Partial" }], dropAfterEvents: 2 });
+      fake.setHandler(() => ({ content: [{ type: "text", text: "x" }], dropAfterEvents: 0 }));
       const response = await post(proxy, chatBody("drop twice", { stream: true }));
       if (response.status === 200) {
         const frame = expectErrorThenDone(await new SseReader(response).rest());
@@ -614,14 +630,16 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
     });
 
     it("--request-timeout: a CLI that talks but never finishes → 504 request_timeout, or an error frame once streaming", async () => {
+      // 6 s: a loaded machine can take 3-4 s from spawn to the first delta (2.1.221), and the
+      // streaming case below needs that delta before the deadline.
       const proxy = await faultProxy("deadline", [
         "--request-timeout",
-        "3000",
+        "6000",
         "--kill-grace",
         "1000",
       ]);
-      // ~40 deltas 250 ms apart: never silent long enough for an idle timeout, 10 s in all.
-      fake.script(trickle(40, 250));
+      // ~80 deltas 250 ms apart: never silent long enough for an idle timeout, 20 s in all.
+      fake.script(trickle(80, 250));
       const t0 = performance.now();
       const error = await apiError(
         client(proxy).chat.completions.create({
@@ -631,11 +649,11 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
       );
       expect(error.status).toBe(504);
       expect(error.code).toBe("request_timeout");
-      expect(performance.now() - t0).toBeLessThan(8_000);
+      expect(performance.now() - t0).toBeLessThan(12_000);
       const left = await waitForLeftovers(join(dirs.tmp, "deadline"), 5_000);
       expect(left).toEqual({ pids: [], files: [] });
 
-      fake.script(trickle(40, 250));
+      fake.script(trickle(80, 250));
       const response = await post(proxy, chatBody("slow stream", { stream: true }));
       expect(response.status).toBe(200);
       const text = await new SseReader(response).rest();

@@ -168,6 +168,16 @@ describe("completionParts over recorded runs", () => {
     expect(error?.code).toBe("upstream_stream_dropped");
   });
 
+  for (const name of ["drop-stream-retry", "drop-stream-retry.2.1.221"]) {
+    it(`fails with 502 upstream_stream_dropped when a dropped answer was partly sent and the CLI streams a retry (${name}.jsonl)`, async () => {
+      const { parts, error } = await collect(fixtureEvents(name));
+      expect(text(parts)).toBe("Hello th");
+      expect(parts.some((p) => p.kind === "end")).toBe(false);
+      expect(error?.status).toBe(502);
+      expect(error?.code).toBe("upstream_stream_dropped");
+    });
+  }
+
   it("fails with 502 cli_exited when the events end without a result", async () => {
     const events = fixtureEvents("text").filter((e) => e.type !== "result");
     const { parts, error } = await collect(events);

@@ -2,11 +2,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { BASE_ARGS, claudeBin, runClaude } from "../fixtures/claude-cli.ts";
+import { BASE_ARGS, type ClaudeRun, claudeBin, runClaude } from "../fixtures/claude-cli.ts";
 import {
   clientSystemText,
   type FakeAnthropic,
   lastUserText,
+  type RecordedRequest,
   startFakeAnthropic,
 } from "../fixtures/fake-anthropic.ts";
 
@@ -19,6 +20,11 @@ beforeAll(async () => {
 });
 afterEach(() => fake.reset());
 afterAll(() => fake.close());
+
+/** The CLI release that made a run (from its `init` event). */
+function cliVersion(run: ClaudeRun): string {
+  return String(run.events.find((e) => e.subtype === "init")?.claude_code_version);
+}
 
 /** Parses an SSE body into its events. */
 function parseSse(text: string): { event: string; data: Record<string, unknown> }[] {
@@ -260,12 +266,26 @@ describe("the real CLI against the fake", () => {
     CLI_TIMEOUT,
   );
 
+  /** The `anthropic-beta` list of a recorded request. */
+  const betas = (req: RecordedRequest | undefined): string[] =>
+    (req?.headers["anthropic-beta"] ?? "").split(",").filter((b) => b !== "");
+
+  /**
+   * The betas each further request left out, after an upstream 400: 2.1.221 does not try
+   * again; 2.1.332 tries once without `thinking-token-count-2026-05-13`, then once more
+   * without `thinking-display-updates-2026-08-18` (and `thinking.display`), same messages.
+   */
+  const BETAS_DROPPED_AFTER_400: Record<string, string[][]> = {
+    "2.1.221": [],
+    "2.1.332": [["thinking-token-count-2026-05-13"], ["thinking-display-updates-2026-08-18"]],
+  };
+
   it(
-    "reports a 400 as an is_error result with api_error_status 400",
+    "reports a 400 the API keeps answering as an is_error result with api_error_status 400",
     async () => {
-      fake.script({
+      fake.setHandler(() => ({
         error: { status: 400, type: "invalid_request_error", message: "bad request body" },
-      });
+      }));
       const run = await runClaude(fake.url);
       expect(run.events.at(-1)).toMatchObject({
         type: "result",
@@ -273,30 +293,102 @@ describe("the real CLI against the fake", () => {
         api_error_status: 400,
         result: expect.stringContaining("bad request body"),
       });
-      expect(fake.requests).toHaveLength(1); // a 400 is not retried
+      // Not retried as a 5xx is (no api_retry), but a release may try again without betas.
+      expect(run.events.some((e) => e.subtype === "api_retry")).toBe(false);
+      const dropped = fake.requests.slice(1).map((req, i) => {
+        const before = betas(fake.requests[i]);
+        const after = betas(req);
+        expect(before).toEqual(expect.arrayContaining(after));
+        expect(req.body.messages).toEqual(fake.requests[0]?.body.messages);
+        return before.filter((b) => !after.includes(b));
+      });
+      for (const names of dropped) expect(names.length).toBeGreaterThan(0);
+      const known = BETAS_DROPPED_AFTER_400[cliVersion(run)];
+      if (known !== undefined) expect(dropped).toEqual(known);
+      else expect(fake.requests.length).toBeLessThanOrEqual(3);
     },
     CLI_TIMEOUT,
   );
 
   it(
-    "falls back to a non-streaming request when the stream drops mid-answer",
+    "after a single 400: 2.1.221 reports it, 2.1.332 answers from a request without a beta",
+    async () => {
+      fake.script({
+        error: { status: 400, type: "invalid_request_error", message: "bad request body" },
+      });
+      const run = await runClaude(fake.url);
+      const known = BETAS_DROPPED_AFTER_400[cliVersion(run)];
+      if (known?.length === 0) {
+        expect(run.events.at(-1)).toMatchObject({ is_error: true, api_error_status: 400 });
+        expect(fake.requests).toHaveLength(1);
+        return;
+      }
+      expect(run.events.at(-1)).toMatchObject({
+        type: "result",
+        is_error: false,
+        result: "echo: hello",
+      });
+      expect(fake.requests).toHaveLength(2);
+      const [first, second] = fake.requests;
+      const left = betas(first).filter((b) => !betas(second).includes(b));
+      if (known !== undefined) expect(left).toEqual(known[0]);
+      expect(left.length).toBeGreaterThan(0);
+    },
+    CLI_TIMEOUT,
+  );
+
+  it(
+    "retries a stream that drops mid-answer with another stream, after a bare message_stop",
     async () => {
       fake.script(
-        { content: [{ type: "text", text: "Partial answer here" }], dropAfterEvents: 5 },
+        // Paced, so that the CLI prints the two deltas before the drop.
+        {
+          content: [{ type: "text", text: "Partial answer here" }],
+          dropAfterEvents: 5,
+          delayMs: 150,
+        },
         { content: [{ type: "text", text: "Fallback answer" }] },
       );
       const run = await runClaude(fake.url);
-      const deltas = run.events
-        .filter((e) => e.type === "stream_event" && e.event.delta?.type === "text_delta")
-        .map((e) => e.event.delta.text);
-      // The partial text was already streamed; the fallback answer only arrives whole.
-      expect(deltas).toEqual(["Part", "ial "]);
+      const top = run.events.filter(
+        (e) => e.type !== "stream_event" || e.parent_tool_use_id === null,
+      );
+      const shape = top.flatMap((e): string[] => {
+        if (e.type === "stream_event") {
+          const delta = e.event.delta;
+          if (delta?.type === "text_delta") return [`text ${delta.text}`];
+          if (e.event.type === "message_delta") return [`message_delta ${delta?.stop_reason}`];
+          return [e.event.type];
+        }
+        if (e.subtype === "api_retry") return [`api_retry ${e.error_status}`];
+        return [];
+      });
+      // 2.1.221 and 2.1.332: the dropped message "ends" without a message_delta (no
+      // stop_reason); the retry is streamed as a new message.
+      expect(shape).toEqual([
+        "message_start",
+        "content_block_start",
+        "text Part",
+        "text ial ",
+        "content_block_stop",
+        "message_stop",
+        "api_retry null",
+        "message_start",
+        "content_block_start",
+        "text Fall",
+        "text back",
+        "text  ans",
+        "text wer",
+        "content_block_stop",
+        "message_delta end_turn",
+        "message_stop",
+      ]);
       expect(run.events.at(-1)).toMatchObject({
         type: "result",
         is_error: false,
         result: "Fallback answer",
       });
-      expect(fake.requests.map((r) => Boolean(r.body.stream))).toEqual([true, false]);
+      expect(fake.requests.map((r) => Boolean(r.body.stream))).toEqual([true, true]);
     },
     CLI_TIMEOUT,
   );

@@ -357,6 +357,71 @@ describe("eventToDeltas after a dropped stream", () => {
     expect(content(deltas)).toBe(resultOf(events).result);
   });
 
+  // 2.1.221 and 2.1.332 retry a dropped stream with another stream: a bare message_stop, an
+  // api_retry, then a new message_start (drop-stream-retry*.jsonl).
+  for (const name of ["drop-stream-retry", "drop-stream-retry.2.1.221"]) {
+    it(`fails with 502 upstream_stream_dropped at the retry's message_start when part of the dropped answer was sent (${name}.jsonl)`, () => {
+      const events = fixtureEvents(name);
+      const state = newTranslateState();
+      const sent: ChoiceDelta[] = [];
+      let error: unknown;
+      let at = -1;
+      try {
+        for (const [i, event] of events.entries()) {
+          at = i;
+          sent.push(...eventToDeltas(event, state));
+        }
+      } catch (e) {
+        error = e;
+      }
+      expect(content(sent)).toBe("Hello th");
+      expect((error as ProxyError).code).toBe("upstream_stream_dropped");
+      expect((error as ProxyError).status).toBe(502);
+      const failedAt = events[at];
+      expect(failedAt?.type === "stream_event" && failedAt.event.type).toBe("message_start");
+      // Not the answer the client would otherwise get: the dropped text and the retry's, joined.
+      expect(resultOf(events).result).toBe("Retried answer.");
+    });
+
+    it(`passes the streamed retry through when nothing of the dropped stream was sent (${name}.jsonl)`, () => {
+      // The same run with the stream cut before its first text delta.
+      const all = fixtureEvents(name);
+      const retryAt = all.findIndex((e) => e.type === "api_retry");
+      const cut = all.filter(
+        (e, i) =>
+          !(i < retryAt && e.type === "stream_event" && e.event.type === "content_block_delta"),
+      );
+      const state = newTranslateState();
+      const deltas = translate(cut, state);
+      expect(content(deltas)).toBe("Retried answer.");
+      expect(state.stopReason).toBe("end_turn");
+    });
+  }
+
+  it("a new message after a finished one is not a retry (the CLI's own tool loop, tool-use.jsonl)", () => {
+    const events = fixtureEvents("tool-use");
+    const starts = events.filter(
+      (e) => e.type === "stream_event" && e.event.type === "message_start",
+    );
+    expect(starts.length).toBeGreaterThan(1);
+    expect(content(translate(events, newTranslateState()))).toBe("Let me run that.It printed hi.");
+  });
+
+  it("fails when a message that streamed text is followed by another message_start without ending", () => {
+    const state = newTranslateState();
+    const events = [
+      streamEvent({ type: "message_start", message: { id: "msg_1", usage: {} } }),
+      streamEvent({ type: "content_block_start", index: 0, content_block: { type: "text" } }),
+      streamEvent({
+        type: "content_block_delta",
+        index: 0,
+        delta: { type: "text_delta", text: "Part" },
+      }),
+      streamEvent({ type: "message_start", message: { id: "msg_2", usage: {} } }),
+    ];
+    expect(() => translate(events, state)).toThrow(ProxyError);
+  });
+
   it("keeps the CLI's own error message out of the content (drop-error.jsonl)", () => {
     const events = fixtureEvents("drop-error");
     const deltas = translate(events, newTranslateState());
