@@ -13,7 +13,7 @@ import type { AppDeps } from "../deps.ts";
 import type { Release } from "../limiter.ts";
 import { resolveModel } from "../models.ts";
 import { ProxyError, toProxyError } from "../openai/errors.ts";
-import { type ChatCompletionRequest, parseChatCompletionRequest } from "../openai/schema.ts";
+import { type ChatCompletionRequest, parseChatCompletionBody } from "../openai/schema.ts";
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -23,21 +23,12 @@ import type {
 import type { LiveRun, ParkedRun } from "../tools/registry.ts";
 import { modelNotFound } from "./models.ts";
 
-/** Reads and validates the JSON body. @throws ProxyError 400 for malformed JSON or a bad shape. */
+/**
+ * Reads and validates the JSON body (counted before it is parsed: see parseChatCompletionBody).
+ * @throws ProxyError 400 for malformed JSON, too many values or a bad shape.
+ */
 async function readRequest(c: Context): Promise<ChatCompletionRequest> {
-  let body: unknown;
-  try {
-    body = JSON.parse(await c.req.text());
-  } catch (error) {
-    throw new ProxyError(
-      400,
-      `Could not parse the request body as JSON: ${(error as Error).message}`,
-      {
-        code: "invalid_json",
-      },
-    );
-  }
-  return parseChatCompletionRequest(body);
+  return parseChatCompletionBody(await c.req.text());
 }
 
 function completionId(): string {
