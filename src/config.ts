@@ -24,7 +24,8 @@ const list = z
 
 /** `name=target` pairs, comma-separated (flag repeatable), into a record keyed by lower-case name. */
 const pairs = list.transform((items, ctx) => {
-  const out: Record<string, string> = {};
+  // No prototype: a name like `constructor` or `__proto__` is a plain key, never Object's.
+  const out: Record<string, string> = Object.create(null);
   for (const item of items) {
     const eq = item.indexOf("=");
     if (eq <= 0 || eq === item.length - 1) {
