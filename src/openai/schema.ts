@@ -216,14 +216,26 @@ export function requestError(error: z.ZodError, prefix: readonly PropertyKey[] =
  */
 export function countJsonValues(text: string, max: number = MAX_JSON_VALUES): number {
   let count = 0;
-  let inString = false;
+  // The next quote and backslash found so far (-1: none left), each searched for again only
+  // once passed, so that strings are skipped by indexOf in linear time.
+  let quote = 0;
+  let backslash = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b || c === 0x2c) {
+    if (c === 0x22) {
+      // A string: jump to its closing quote, stepping over escapes.
+      let at = i + 1;
+      while (true) {
+        if (quote < at) quote = text.indexOf('"', at);
+        if (quote === -1) return count;
+        if (backslash !== -1 && backslash < at) backslash = text.indexOf("\\", at);
+        if (backslash === -1 || backslash > quote) {
+          i = quote;
+          break;
+        }
+        at = backslash + 2;
+      }
+    } else if (c === 0x7b || c === 0x5b || c === 0x2c) {
       if (++count > max) return count;
     }
   }

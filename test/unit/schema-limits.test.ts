@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseArguments } from "../../src/claude/session.ts";
 import { ProxyError } from "../../src/openai/errors.ts";
@@ -97,6 +98,33 @@ describe("bounds checked before parsing and validation (issue 9, finding 1)", ()
     expect(countJsonValues('{"a":[{},{}]}')).toBe(5);
     expect(countJsonValues(JSON.stringify(["{[,", "\\", '\\"[,']))).toBe(3);
     expect(countJsonValues(`[${"1,".repeat(100)}1]`, 10)).toBe(11);
+  });
+
+  it("counts as a character-by-character scan would, for any JSON text", () => {
+    const naive = (text: string) => {
+      let count = 0;
+      let inString = false;
+      for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (inString) {
+          if (c === "\\") i++;
+          else if (c === '"') inString = false;
+        } else if (c === '"') inString = true;
+        else if (c === "{" || c === "[" || c === ",") count++;
+      }
+      return count;
+    };
+    const texts = fc.oneof(
+      fc.jsonValue().map((v) => JSON.stringify(v) ?? "null"),
+      fc.json(),
+      fc.string({ unit: fc.constantFrom('"', "\\", "{", "[", ",", "a", "]") }),
+    );
+    fc.assert(
+      fc.property(texts, (text) => {
+        expect(countJsonValues(text, Number.POSITIVE_INFINITY)).toBe(naive(text));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it("refuses 15 million array elements in 30 MB at once, before JSON.parse", () => {
