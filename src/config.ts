@@ -98,7 +98,7 @@ export const SETTINGS = {
     fromEnv: (text) => text.split(","),
     secret: true,
     description:
-      "API keys clients must send (Authorization: Bearer KEY or x-api-key); repeat the flag for more keys (a flag value is one key, never split); env: comma-separated, spaces around each key trimmed; an empty key is an error; none: no auth",
+      "API keys clients must send (Bearer or x-api-key); repeat the flag for more (never split); env comma-separated, trimmed; an empty key is an error; none: no auth",
   }),
   allowPublicWithoutKeys: setting({
     flag: "allow-public-without-keys",
