@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
-import { apiKeyAuth } from "./auth.ts";
+import { apiKeyAuth, keyMatches, presentedKey } from "./auth.ts";
 import { classifyCliVersion, TESTED_CLI_RANGE } from "./claude/supported.ts";
 import type { AppDeps } from "./deps.ts";
 import { boundedBody } from "./http/body.ts";
@@ -77,9 +77,17 @@ export function createApp(deps: AppDeps): Hono {
   app.use(holdOpen());
 
   const cliSupport = classifyCliVersion(deps.claude.version);
-  app.get("/health", (c) =>
-    c.json({
-      status: deps.claude.path === null ? "degraded" : deps.lifecycle.draining ? "draining" : "ok",
+  // Open to all, so that a load balancer can probe it; with API keys configured, only a valid
+  // key sees more than the status (CLI path and version, runtime, ANTHROPIC_API_KEY, load).
+  app.get("/health", async (c) => {
+    const status =
+      deps.claude.path === null ? "degraded" : deps.lifecycle.draining ? "draining" : "ok";
+    if (config.apiKeys.length > 0) {
+      const key = presentedKey(c.req.raw.headers);
+      if (key === null || !(await keyMatches(key, config.apiKeys))) return c.json({ status });
+    }
+    return c.json({
+      status,
       version: deps.version,
       runtime: { name: deps.runtime.name, version: deps.runtime.version },
       claude: {
@@ -100,8 +108,8 @@ export function createApp(deps: AppDeps): Hono {
         queued: deps.limiter.queued,
         waiting_for_tools: deps.toolRuns.parkedCount,
       },
-    }),
-  );
+    });
+  });
   app.get("/metrics", async (c) => {
     deps.metrics.claudeProcesses.set(deps.limiter.running);
     deps.metrics.claudeProcessesWaitingForTools.set(deps.toolRuns.parkedCount);

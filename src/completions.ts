@@ -72,14 +72,16 @@ function compactionRefused(): ProxyError {
 /**
  * Turns a run's events into completion parts. The iterator is read with `next()` only and never
  * closed here: after an end part with `result: null` (client tool calls) the run lives on.
+ * `state` may be passed in so that the caller can read the usage reported so far when the run
+ * fails or is stopped (tokens were spent upstream all the same).
  * @throws ProxyError for an `is_error` result, an `api_retry` the policy does not wait out, or
  *   a run that ended without a `result`.
  */
 export async function* completionParts(
   events: AsyncIterator<CliEvent, void, undefined>,
   options: CompletionOptions,
+  state: TranslateState = newTranslateState(options.toolPrefix),
 ): AsyncGenerator<CompletionPart, void, undefined> {
-  const state = newTranslateState(options.toolPrefix);
   let lastRetry: Extract<CliEvent, { type: "api_retry" }> | undefined;
   let rateLimitResetsAt: number | null = null;
   let compacted = false;

@@ -22,9 +22,21 @@ const list = z
   .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(",")))
   .transform((v) => v.map((s) => s.trim()).filter((s) => s !== ""));
 
+/**
+ * API keys: each flag value is one key, never split (a key may hold any character, commas
+ * included); the environment variable is split at commas (see {@link SETTINGS}' `fromEnv`).
+ * Whitespace around a key is dropped (clients' headers lose it too); an empty key is an error.
+ */
+const keys = z
+  .union([z.string(), z.array(z.string())])
+  // The default, "", is no key; a flag's "" never gets here (parseCommand: "needs a value").
+  .transform((v) => (Array.isArray(v) ? v : v === "" ? [] : [v]).map((key) => key.trim()))
+  .pipe(z.array(z.string().min(1, "an API key must not be empty (check for stray commas)")));
+
 /** `name=target` pairs, comma-separated (flag repeatable), into a record keyed by lower-case name. */
 const pairs = list.transform((items, ctx) => {
-  const out: Record<string, string> = {};
+  // No prototype: a name like `constructor` or `__proto__` is a plain key, never Object's.
+  const out: Record<string, string> = Object.create(null);
   for (const item of items) {
     const eq = item.indexOf("=");
     if (eq <= 0 || eq === item.length - 1) {
@@ -45,6 +57,10 @@ interface Setting<S extends z.ZodType> {
   description: string;
   /** Shown in --help instead of the default. */
   placeholder?: string;
+  /** Turns the environment variable's text into what `schema` takes (default: the text). */
+  fromEnv?: (text: string) => unknown;
+  /** Never echo the value in errors (keys). */
+  secret?: boolean;
 }
 
 function setting<S extends z.ZodType>(s: Setting<S>): Setting<S> {
@@ -76,10 +92,13 @@ export const SETTINGS = {
   apiKeys: setting({
     flag: "api-key",
     env: "API_KEYS",
-    schema: list,
+    schema: keys,
     default: "",
+    // Set but holding no key (`API_KEYS=` or ' , '): an error, never "no auth".
+    fromEnv: (text) => text.split(","),
+    secret: true,
     description:
-      "API keys clients must send (Authorization: Bearer KEY or x-api-key); flag repeatable, env comma-separated; none: no auth",
+      "API keys clients must send (Bearer or x-api-key); repeat the flag for more (never split); env comma-separated, trimmed; an empty key is an error; none: no auth",
   }),
   allowPublicWithoutKeys: setting({
     flag: "allow-public-without-keys",
@@ -397,12 +416,20 @@ export function parseCommand(
         throw new ConfigError(`--${s.flag} needs a value (see --help)`);
       }
     }
-    const raw = flagGiven ? fromFlag : (env[s.env] ?? s.default);
+    const fromEnv = env[s.env];
+    const raw = flagGiven
+      ? fromFlag
+      : fromEnv === undefined
+        ? s.default
+        : "fromEnv" in s && s.fromEnv !== undefined
+          ? s.fromEnv(fromEnv)
+          : fromEnv;
     const parsed = s.schema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
+      const shown = "secret" in s && s.secret === true ? "" : `: ${JSON.stringify(raw)}`;
       throw new ConfigError(
-        `Invalid value for --${s.flag} / ${s.env}: ${JSON.stringify(raw)} (${issue?.message ?? "invalid"})`,
+        `Invalid value for --${s.flag} / ${s.env}${shown} (${issue?.message ?? "invalid"})`,
       );
     }
     config[key] = parsed.data;

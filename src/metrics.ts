@@ -28,9 +28,14 @@ export interface Metrics {
   readonly httpRequests: Counter<HttpLabels>;
   /** `http_request_duration_seconds{method,route,status}`: time to the response's end, seconds. */
   readonly httpRequestDuration: Histogram<HttpLabels>;
-  /** `chat_completions_total{model,stream,status}`: chat completions by Claude model (the `--model` the CLI ran: `gpt-4o` counts as `sonnet`), `stream` "true"|"false", HTTP status. */
+  /**
+   * `chat_completions_total{model,stream,status}`: chat completions by Claude model (the `--model`
+   * the CLI ran: `gpt-4o` counts as `sonnet`), `stream` "true"|"false", HTTP status. `model` is
+   * bounded (src/models.ts `ModelLabels`): aliases, configured ids and up to 32 ids the API
+   * answered; every other name is `other`.
+   */
   readonly chatCompletions: Counter<"model" | "stream" | "status">;
-  /** `tokens_total{model,type}`: tokens, `type` = prompt | completion | cached. */
+  /** `tokens_total{model,type}`: tokens, `type` = prompt | completion | cached; `model` as above. */
   readonly tokens: Counter<"model" | "type">;
   /** `claude_processes`: claude CLI processes running now (waiting ones included). */
   readonly claudeProcesses: Gauge;

@@ -29,9 +29,16 @@ export function resolveModel(requested: string, settings: ModelSettings): string
   const direct = resolveClaudeName(requested);
   if (direct !== null) return direct;
   const name = stripPrefix(requested.trim().toLowerCase());
-  const mapped = settings.modelMap[name] ?? settings.modelMap[requested.trim().toLowerCase()];
+  const mapped = mapEntry(settings, name) ?? mapEntry(settings, requested.trim().toLowerCase());
   if (mapped !== undefined) return resolveClaudeName(mapped) ?? mapped;
   return null;
+}
+
+/** The map's own entry for `name`: never one of Object.prototype's (`constructor`, `__proto__`). */
+function mapEntry(settings: ModelSettings, name: string): string | undefined {
+  if (!Object.hasOwn(settings.modelMap, name)) return undefined;
+  const target = settings.modelMap[name];
+  return typeof target === "string" ? target : undefined;
 }
 
 function stripPrefix(name: string): string {
@@ -56,4 +63,41 @@ export function listModels(settings: ModelSettings, created: number): Model[] {
     ...settings.extraModels.filter((id) => !MODEL_ALIASES.includes(id as never)),
   ];
   return ids.map((id) => ({ id, object: "model", created, owned_by: "anthropic" }));
+}
+
+/** The label of every model that is neither known nor learned ({@link ModelLabels}). */
+export const OTHER_MODEL_LABEL = "other";
+
+/** Most model ids {@link ModelLabels} learns from answered requests. */
+export const MAX_LEARNED_MODELS = 32;
+
+/**
+ * Bounded model labels for `/metrics` and the usage store: any client can send any
+ * `claude-<random>` id, and a series or usage entry per name would grow without end. A model
+ * gets its own label when it is an alias, a configured id (`--extra-models`, a `--model-map`
+ * target), or an id the API answered (learned on its first success, at most
+ * {@link MAX_LEARNED_MODELS}); everything else is {@link OTHER_MODEL_LABEL}. The requested name
+ * stays in the log line.
+ */
+export class ModelLabels {
+  readonly #known = new Set<string>(MODEL_ALIASES);
+  readonly #learned = new Set<string>();
+
+  constructor(settings: ModelSettings) {
+    const configured = [...settings.extraModels, ...Object.values(settings.modelMap)];
+    for (const id of configured) this.#known.add(resolveClaudeName(id) ?? id);
+  }
+
+  /**
+   * The label of the CLI model `model` (what {@link resolveModel} returned). `answered`: the API
+   * answered a run of it (a 200), which makes an unknown id known while there is room.
+   */
+  label(model: string, answered: boolean): string {
+    if (this.#known.has(model) || this.#learned.has(model)) return model;
+    if (answered && this.#learned.size < MAX_LEARNED_MODELS) {
+      this.#learned.add(model);
+      return model;
+    }
+    return OTHER_MODEL_LABEL;
+  }
 }

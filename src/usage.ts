@@ -1,6 +1,7 @@
 /**
  * Token and cost totals for `GET /v1/usage`, kept in `<dataDir>/usage.jsonl`: one JSON line per
- * completed chat completion. Opening the store reads the file back, so a restart loses nothing;
+ * chat completion that reached the API (a run stopped by a timeout or a disconnect included,
+ * with the usage it reported until then). Opening the store reads the file back, so a restart loses nothing;
  * appends are serialised so that two completions never interleave their lines.
  */
 import type { Runtime } from "./runtime/types.ts";
@@ -14,7 +15,11 @@ export interface UsageRecord {
   time: string;
   /** The completion's id (`chatcmpl-...`) or the request id. */
   request_id: string;
-  /** The Claude model the CLI ran (`--model`: an alias or a full id; `gpt-4o` is recorded as `sonnet`). */
+  /**
+   * The Claude model the CLI ran (`--model`: an alias or a full id; `gpt-4o` is recorded as
+   * `sonnet`), as a bounded label: an id that is neither an alias, configured, nor one of the
+   * first 32 the API answered is recorded as `other` (src/models.ts `ModelLabels`).
+   */
   model: string;
   /** Input tokens, cached ones included. */
   prompt_tokens: number;

@@ -37,6 +37,28 @@ const JsonSchemaObject = z
 /** Longest accepted `model` name, characters (real ids are under 64). */
 export const MAX_MODEL_LENGTH = 256;
 
+// Bounds that hold before work is done (issue 9): a 32 MiB body of millions of tiny values
+// once took JSON.parse 20 s and zod, recording an issue per element, the whole heap. The body
+// text is counted before it is parsed, the arrays before they are validated, and validation
+// stops at the first message or tool that fails.
+
+/**
+ * Most JSON values (objects, arrays and array elements, counted as the `{`, `[` and `,` outside
+ * strings) in a request body, tool call arguments included: parsing this many takes well under
+ * a second and a few tens of MB.
+ */
+export const MAX_JSON_VALUES = 250_000;
+/** Most entries in `messages`. */
+export const MAX_MESSAGES = 10_000;
+/** Most entries in `tools` (OpenAI's own limit). */
+export const MAX_TOOLS = 128;
+/** Most content parts in one message (images are capped separately, per request). */
+export const MAX_CONTENT_PARTS = 1_000;
+/** Most `tool_calls` in one assistant message. */
+export const MAX_TOOL_CALLS = 256;
+/** Most entries in `stop` (ignored by the CLI, but still validated). */
+export const MAX_STOP = 64;
+
 /** `{type:"text", text}`. */
 export const TextPart = z.looseObject({ type: z.literal("text"), text: z.string() });
 /** `{type:"image_url", image_url:{url, detail?}}`: a `data:` URL or an http(s) URL. */
@@ -175,11 +197,11 @@ export function formatParam(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** Turns a zod failure into a 400 {@link ProxyError} naming the first offending field. */
-export function requestError(error: z.ZodError): ProxyError {
+/** Turns a zod failure into a 400 {@link ProxyError} naming the first offending field (under `prefix`). */
+export function requestError(error: z.ZodError, prefix: readonly PropertyKey[] = []): ProxyError {
   const issue = error.issues[0];
   if (issue === undefined) return new ProxyError(400, "Invalid request body");
-  const param = formatParam(issue.path);
+  const param = formatParam([...prefix, ...issue.path]);
   const where = param === "" ? "request body" : `'${param}'`;
   return new ProxyError(400, `Invalid value for ${where}: ${issue.message}`, {
     param: param === "" ? null : param,
@@ -188,13 +210,173 @@ export function requestError(error: z.ZodError): ProxyError {
 }
 
 /**
- * Validates a parsed JSON body.
- * @throws ProxyError 400 naming the field, for a body of the wrong shape, `n > 1` or `logprobs`.
+ * How many JSON values `text` holds, as counted by {@link MAX_JSON_VALUES} (`{`, `[` and `,`
+ * outside strings: at least one per value in a container). One pass, no allocation; stops
+ * counting once past `max`.
  */
-export function parseChatCompletionRequest(body: unknown): ChatCompletionRequest {
-  const parsed = ChatCompletionRequest.safeParse(body);
-  if (!parsed.success) throw requestError(parsed.error);
-  const request = parsed.data;
+export function countJsonValues(text: string, max: number = MAX_JSON_VALUES): number {
+  let count = 0;
+  // The next quote and backslash found so far (-1: none left), each searched for again only
+  // once passed, so that strings are skipped by indexOf in linear time.
+  let quote = 0;
+  let backslash = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: jump to its closing quote, stepping over escapes.
+      let at = i + 1;
+      while (true) {
+        if (quote < at) quote = text.indexOf('"', at);
+        if (quote === -1) return count;
+        if (backslash !== -1 && backslash < at) backslash = text.indexOf("\\", at);
+        if (backslash === -1 || backslash > quote) {
+          i = quote;
+          break;
+        }
+        at = backslash + 2;
+      }
+    } else if (c === 0x7b || c === 0x5b || c === 0x2c) {
+      if (++count > max) return count;
+    }
+  }
+  return count;
+}
+
+function tooManyValues(param: string | null): ProxyError {
+  const where = param === null ? "The request body" : `'${param}'`;
+  return new ProxyError(
+    400,
+    `${where} holds more than ${MAX_JSON_VALUES} JSON values (objects, arrays and array elements)`,
+    { param, code: "too_many_values" },
+  );
+}
+
+/**
+ * Parses a request body's text: counted first ({@link MAX_JSON_VALUES}), then `JSON.parse`d,
+ * then validated ({@link parseChatCompletionRequest}).
+ * @throws ProxyError 400 `too_many_values`, `invalid_json`, or what validation throws.
+ */
+export function parseChatCompletionBody(text: string): ChatCompletionRequest {
+  const values = countJsonValues(text);
+  if (values > MAX_JSON_VALUES) throw tooManyValues(null);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new ProxyError(
+      400,
+      `Could not parse the request body as JSON: ${(error as Error).message}`,
+      { code: "invalid_json" },
+    );
+  }
+  return parseChatCompletionRequest(body, MAX_JSON_VALUES - values);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function arrayTooLong(param: string, length: number, max: number): ProxyError {
+  return new ProxyError(
+    400,
+    `Invalid '${param}': array too long. Expected an array with maximum length ${max}, but got an array with length ${length} instead.`,
+    { param, code: "array_above_max_length" },
+  );
+}
+
+/** Throws when `value` is an array longer than `max` (other types are left to zod). */
+function checkLength(value: unknown, max: number, param: string): void {
+  if (Array.isArray(value) && value.length > max) throw arrayTooLong(param, value.length, max);
+}
+
+/**
+ * The bounds checked on the parsed body before zod sees it: `model` a string, then the length
+ * of every array zod walks element by element, then the JSON values in tool call arguments
+ * (parsed again later, so they share the body's {@link MAX_JSON_VALUES} budget).
+ * @throws ProxyError 400 naming the field.
+ */
+function checkBounds(body: Record<string, unknown>, valueBudget: number): void {
+  if ("model" in body && typeof body.model !== "string") {
+    throw new ProxyError(400, "Invalid value for 'model': expected a string", {
+      param: "model",
+      code: "invalid_type",
+    });
+  }
+  const { messages } = body;
+  checkLength(messages, MAX_MESSAGES, "messages");
+  checkLength(body.tools, MAX_TOOLS, "tools");
+  checkLength(body.stop, MAX_STOP, "stop");
+  if (!Array.isArray(messages)) return;
+  let budget = valueBudget;
+  for (const [i, message] of messages.entries()) {
+    if (!isObject(message)) continue;
+    checkLength(message.content, MAX_CONTENT_PARTS, `messages[${i}].content`);
+    const calls = message.tool_calls;
+    checkLength(calls, MAX_TOOL_CALLS, `messages[${i}].tool_calls`);
+    const argumentTexts: Array<[string, unknown]> = [];
+    if (Array.isArray(calls)) {
+      for (const [j, call] of calls.entries()) {
+        if (isObject(call) && isObject(call.function)) {
+          argumentTexts.push([
+            `messages[${i}].tool_calls[${j}].function.arguments`,
+            call.function.arguments,
+          ]);
+        }
+      }
+    }
+    if (isObject(message.function_call)) {
+      argumentTexts.push([
+        `messages[${i}].function_call.arguments`,
+        message.function_call.arguments,
+      ]);
+    }
+    for (const [param, text] of argumentTexts) {
+      if (typeof text !== "string") continue;
+      budget -= countJsonValues(text, budget);
+      if (budget < 0) throw tooManyValues(param);
+    }
+  }
+}
+
+/** The request with `messages` and `tools` left as arrays: they are validated one by one. */
+const RequestEnvelope = ChatCompletionRequest.extend({
+  messages: z.array(z.unknown()).min(1),
+  tools: z.array(z.unknown()).nullish(),
+});
+
+/** Validates `items` one by one with `schema`, stopping at the first that fails. */
+function parseEach<T>(schema: z.ZodType<T>, items: readonly unknown[], key: string): T[] {
+  const out: T[] = [];
+  for (const [i, item] of items.entries()) {
+    const parsed = schema.safeParse(item);
+    if (!parsed.success) throw requestError(parsed.error, [key, i]);
+    out.push(parsed.data);
+  }
+  return out;
+}
+
+/**
+ * Validates a parsed JSON body: bounds first ({@link checkBounds}), then the fields, then each
+ * message and tool in turn, so that a bad body costs at most one element's issues.
+ * `valueBudget` is what is left of {@link MAX_JSON_VALUES} after the body itself.
+ * @throws ProxyError 400 naming the field, for a body of the wrong shape or size, `n > 1` or
+ *   `logprobs`.
+ */
+export function parseChatCompletionRequest(
+  body: unknown,
+  valueBudget: number = MAX_JSON_VALUES,
+): ChatCompletionRequest {
+  if (isObject(body)) checkBounds(body, valueBudget);
+  const envelope = RequestEnvelope.safeParse(body);
+  if (!envelope.success) throw requestError(envelope.error);
+  const { tools, ...fields } = envelope.data;
+  const request: ChatCompletionRequest = {
+    ...fields,
+    messages: parseEach(ChatCompletionMessageParam, fields.messages, "messages"),
+    ...(tools === undefined
+      ? {}
+      : { tools: tools === null ? null : parseEach(ChatCompletionTool, tools, "tools") }),
+  };
   if (request.n != null && request.n > 1) {
     throw new ProxyError(400, "n > 1 is not supported: the claude CLI returns one choice per run", {
       param: "n",

@@ -12,9 +12,10 @@ import { continueRun, openRun, requestFingerprint } from "../chat/start.ts";
 import { type CompletionPart, completionParts } from "../completions.ts";
 import type { AppDeps } from "../deps.ts";
 import type { Release } from "../limiter.ts";
-import { resolveModel } from "../models.ts";
+import { ModelLabels, resolveModel } from "../models.ts";
 import { ProxyError, toProxyError } from "../openai/errors.ts";
-import { type ChatCompletionRequest, parseChatCompletionRequest } from "../openai/schema.ts";
+import { type ChatCompletionRequest, parseChatCompletionBody } from "../openai/schema.ts";
+import { newTranslateState, type TranslateState, toCompletionUsage } from "../openai/translate.ts";
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -24,21 +25,12 @@ import type {
 import type { LiveRun, ParkedRun } from "../tools/registry.ts";
 import { modelNotFound } from "./models.ts";
 
-/** Reads and validates the JSON body. @throws ProxyError 400 for malformed JSON or a bad shape. */
+/**
+ * Reads and validates the JSON body (counted before it is parsed: see parseChatCompletionBody).
+ * @throws ProxyError 400 for malformed JSON, too many values or a bad shape.
+ */
 async function readRequest(c: Context): Promise<ChatCompletionRequest> {
-  let body: unknown;
-  try {
-    body = JSON.parse(await c.req.text());
-  } catch (error) {
-    throw new ProxyError(
-      400,
-      `Could not parse the request body as JSON: ${(error as Error).message}`,
-      {
-        code: "invalid_json",
-      },
-    );
-  }
-  return parseChatCompletionRequest(body);
+  return parseChatCompletionBody(await c.req.text());
 }
 
 function completionId(): string {
@@ -49,6 +41,8 @@ function completionId(): string {
 export function chatRoutes(deps: AppDeps): Hono {
   const app = new Hono();
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
+  // Bounded model labels for metrics and usage (unknown ids fold into "other").
+  const modelLabels = new ModelLabels(deps.config);
 
   app.post("/chat/completions", async (c) => {
     const request = await readRequest(c);
@@ -78,22 +72,24 @@ export function chatRoutes(deps: AppDeps): Hono {
           "unexpected error in a chat completion",
         );
       }
+      // The label, not the requested name: a new name must not make a new series.
+      const label = modelLabels.label(model, status === 200);
       deps.metrics.chatCompletions.inc({
-        model,
+        model: label,
         stream: String(request.stream === true),
         status: String(status),
       });
       if (usage !== undefined) {
-        deps.metrics.tokens.inc({ model, type: "prompt" }, usage.prompt_tokens);
-        deps.metrics.tokens.inc({ model, type: "completion" }, usage.completion_tokens);
+        deps.metrics.tokens.inc({ model: label, type: "prompt" }, usage.prompt_tokens);
+        deps.metrics.tokens.inc({ model: label, type: "completion" }, usage.completion_tokens);
         deps.metrics.tokens.inc(
-          { model, type: "cached" },
+          { model: label, type: "cached" },
           usage.prompt_tokens_details.cached_tokens,
         );
         deps.usage
           .record({
             request_id: String(c.get("requestId") ?? id),
-            model,
+            model: label,
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             cached_tokens: usage.prompt_tokens_details.cached_tokens,
@@ -199,7 +195,8 @@ export function chatRoutes(deps: AppDeps): Hono {
               timeoutMs,
             )
           : undefined;
-      const parts = completionParts(live.events, live.options);
+      const state = newTranslateState(live.options.toolPrefix);
+      const parts = completionParts(live.events, live.options, state);
       let parked = false;
       /**
        * Ends this leg: parks the run when it waits for tool results (synchronously, before the
@@ -243,11 +240,11 @@ export function chatRoutes(deps: AppDeps): Hono {
           extra: parked ? { waitingForTools: true } : {},
         });
 
-      return { live, parts, finish, logDone };
+      return { live, parts, finish, logDone, spent: () => spentUsage(state) };
     };
 
     if (request.stream !== true) {
-      const { live, parts, finish, logDone } = await prepare().catch(prepareFailed);
+      const { live, parts, finish, logDone, spent } = await prepare().catch(prepareFailed);
       let end: Extract<CompletionPart, { kind: "end" }> | null = null;
       try {
         const collected = await collect(parts, { id, created, model: request.model });
@@ -264,7 +261,7 @@ export function chatRoutes(deps: AppDeps): Hono {
         const error = stopReason(live, thrown);
         if (end === null) await finish(null);
         const proxyError = toProxyError(error);
-        logDone(proxyError.status, undefined, error);
+        logDone(proxyError.status, spent(), error);
         throw proxyError;
       }
     }
@@ -279,7 +276,7 @@ export function chatRoutes(deps: AppDeps): Hono {
       } catch (thrown) {
         const error = stopReason(prepared.live, thrown);
         await prepared.finish(null);
-        prepared.logDone(toProxyError(error).status, undefined, error);
+        prepared.logDone(toProxyError(error).status, prepared.spent(), error);
         throw error;
       }
     })();
@@ -340,7 +337,7 @@ export function chatRoutes(deps: AppDeps): Hono {
       } else {
         await chunk({ role: "assistant", content: "" });
       }
-      const { live, parts, finish, logDone, first } = opened;
+      const { live, parts, finish, logDone, spent, first } = opened;
       const clientGone = () =>
         live.controller.abort(
           new ProxyError(499, "The client closed the request", { code: "client_closed" }),
@@ -399,7 +396,7 @@ export function chatRoutes(deps: AppDeps): Hono {
         } else {
           await closing;
         }
-        if (!logged) logDone(status, end?.usage, failure, end?.result?.total_cost_usd);
+        if (!logged) logDone(status, end?.usage ?? spent(), failure, end?.result?.total_cost_usd);
       }
       if (!stream.aborted && !doneSent) await stream.writeSSE({ data: "[DONE]" });
     });
@@ -444,6 +441,15 @@ const PING = Symbol("ping");
  */
 function stopReason(run: LiveRun, error: unknown): unknown {
   return run.controller.signal.aborted ? run.controller.signal.reason : error;
+}
+
+/**
+ * The usage a failed or stopped run reported before it ended (message_start, message_delta or
+ * the result), or undefined when it never reached the API: the tokens were spent all the same.
+ */
+function spentUsage(state: TranslateState): CompletionUsage | undefined {
+  const usage = toCompletionUsage(state.usage);
+  return usage.total_tokens > 0 ? usage : undefined;
 }
 
 /** Ends a run for good: stops the CLI if it still runs, removes its MCP bridge. */

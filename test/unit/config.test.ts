@@ -50,8 +50,23 @@ describe("parseCommand", () => {
 
   it("collects a repeatable --api-key, and comma-separated API_KEYS", () => {
     expect(serve(["--api-key", "k1", "--api-key", "k2"]).apiKeys).toEqual(["k1", "k2"]);
-    expect(serve([], { API_KEYS: "a, b,,c" }).apiKeys).toEqual(["a", "b", "c"]);
+    expect(serve([], { API_KEYS: " a, b ,c " }).apiKeys).toEqual(["a", "b", "c"]);
     expect(serve(["--api-key", "flag"], { API_KEYS: "env" }).apiKeys).toEqual(["flag"]);
+  });
+
+  it("never splits a --api-key value: a key may hold commas (issue 9, finding 11)", () => {
+    expect(serve(["--api-key", "Str0ngSecret,1"]).apiKeys).toEqual(["Str0ngSecret,1"]);
+    expect(serve(["--api-key=a,b", "--api-key", " c d "]).apiKeys).toEqual(["a,b", "c d"]);
+  });
+
+  it("refuses an API_KEYS that holds an empty key or none, without echoing it (finding 11)", () => {
+    for (const value of [" , ", ",", " ", "", "a,,b", "secret-1,"]) {
+      const error = configError([], { API_KEYS: value });
+      expect(error.message, JSON.stringify(value)).toContain("API_KEYS");
+      expect(error.message).toContain("must not be empty");
+      expect(error.message).not.toContain("secret-1");
+    }
+    expect(serve([], {}).apiKeys).toEqual([]);
   });
 
   it("turns image fetching off with --no-image-fetch or IMAGE_FETCH=0", () => {

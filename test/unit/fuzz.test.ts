@@ -29,6 +29,14 @@ import { Lifecycle } from "../../src/lifecycle.ts";
 import { ConcurrencyLimiter } from "../../src/limiter.ts";
 import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics.ts";
+import {
+  MAX_CONTENT_PARTS,
+  MAX_JSON_VALUES,
+  MAX_MESSAGES,
+  MAX_STOP,
+  MAX_TOOL_CALLS,
+  MAX_TOOLS,
+} from "../../src/openai/schema.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
 import type { ExitStatus, Spawn, Subprocess } from "../../src/runtime/types.ts";
 import { ToolRuns } from "../../src/tools/registry.ts";
@@ -609,7 +617,46 @@ const rawBytes: fc.Arbitrary<Sent> = fc
   )
   .map((body) => ({ kind: "bytes", body, contentType: "application/json", value: undefined }));
 
+const hi = '{"role":"user","content":"hi"}';
+
+/**
+ * Bodies at or just over the bounds checked before parsing and validation (issue 9): the
+ * longest arrays allowed, one more, and a body of about {@link MAX_JSON_VALUES} values. At the
+ * cap a body is served (or refused for its content), over it a clean 400.
+ */
+const atBounds: fc.Arbitrary<Sent> = fc
+  .tuple(
+    fc.constantFrom("messages", "badMessages", "tools", "parts", "toolCalls", "stop", "values"),
+    fc.integer({ min: -2, max: 2 }),
+    fc.boolean(),
+  )
+  .map(([which, offset, stream]) => {
+    const repeat = (item: string, n: number) => Array(Math.max(0, n)).fill(item).join(",");
+    const part = '{"type":"text","text":"a"}';
+    const call = '{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}';
+    const tool = '{"type":"function","function":{"name":"f"}}';
+    const head = `"model":"sonnet","stream":${stream}`;
+    const bodies: Record<string, string> = {
+      messages: `{${head},"messages":[${repeat(hi, MAX_MESSAGES + offset)}]}`,
+      badMessages: `{${head},"messages":[${repeat('{"role":"x"}', MAX_MESSAGES + offset)}]}`,
+      tools: `{${head},"messages":[${hi}],"tools":[${repeat(tool, MAX_TOOLS + offset)}]}`,
+      parts: `{${head},"messages":[{"role":"user","content":[${repeat(part, MAX_CONTENT_PARTS + offset)}]}]}`,
+      toolCalls: `{${head},"messages":[${hi},{"role":"assistant","tool_calls":[${repeat(call, MAX_TOOL_CALLS + offset)}]},{"role":"tool","tool_call_id":"c","content":"ok"}]}`,
+      stop: `{${head},"messages":[${hi}],"stop":[${repeat('"x"', MAX_STOP + offset)}]}`,
+      // The body's own values (the {, the [ and the commas around messages) come on top.
+      values: `{${head},"messages":[${hi}],"metadata":[${repeat("1", MAX_JSON_VALUES - 10 + offset * 5)}]}`,
+    };
+    const body = bodies[which] ?? "";
+    return {
+      kind: `bounds-${which}${offset > 0 ? "-over" : ""}`,
+      body,
+      contentType: "application/json",
+      value: JSON.parse(body),
+    };
+  });
+
 const sent: fc.Arbitrary<Sent> = fc.oneof(
+  { weight: 1, arbitrary: atBounds },
   { weight: 2, arbitrary: jsonBody("any-json", anyJson) },
   { weight: 6, arbitrary: jsonBody("partial", partialRequest) },
   { weight: 5, arbitrary: jsonBody("valid", validRequest) },
@@ -619,7 +666,6 @@ const sent: fc.Arbitrary<Sent> = fc.oneof(
 
 const nestedObject = (depth: number) => `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
 const nestedArray = (depth: number) => `${"[".repeat(depth)}1${"]".repeat(depth)}`;
-const hi = '{"role":"user","content":"hi"}';
 const deepCall = (depth: number) =>
   `{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":${JSON.stringify(nestedArray(depth))}}}]},{"role":"tool","tool_call_id":"c1","content":"ok"}`;
 
@@ -638,11 +684,20 @@ const REGRESSIONS: Sent[] = Object.entries({
   manyMessages: `{"model":"sonnet","stream":true,"messages":[${Array(20_000).fill(hi).join(",")}]}`,
   loneSurrogate: `{"model":"sonnet","messages":[{"role":"user","content":"\\ud800"}],"stream":true}`,
   onlyToolMessage: `{"model":"sonnet","messages":[{"role":"tool","tool_call_id":"x","content":"r"}]}`,
+  // Issue 9: 15 million elements in 30 MB crashed Node (zod recorded an issue per element);
+  // 2.5 million {"role":"x"} held the event loop for 16 s.
+  fifteenMillionElements: `{"model":"sonnet","messages":[${"1,".repeat(15_000_000)}1]}`,
+  manyBadMessages: `{"model":"sonnet","messages":[${'{"role":"x"},'.repeat(2_500_000)}{"role":"x"}]}`,
+  manyTools: `{"model":"sonnet","messages":[${hi}],"tools":[${Array(3_000).fill('{"type":"function","function":{"name":"f"}}').join(",")}]}`,
+  manyMessages200k: `{"model":"sonnet","messages":[${Array(200_000).fill(hi).join(",")}]}`,
+  modelConstructor: `{"model":"constructor","messages":[${hi}]}`,
+  modelProto: `{"model":"__proto__","messages":[${hi}]}`,
 }).map(([kind, body]) => ({
   kind,
   body,
   contentType: "application/json",
-  value: JSON.parse(body),
+  // Parsing the largest ones here would cost what the proxy refuses to spend (none streams).
+  value: body.length > 1_000_000 ? {} : JSON.parse(body),
 }));
 
 // ---------------------------------------------------------------------------------------------
@@ -741,6 +796,21 @@ async function checkResponse(response: Response, request: Sent): Promise<void> {
   }
 }
 
+/** Error codes of the bounds (issue 9). */
+const BOUNDS_CODES = ["array_above_max_length", "too_many_values"];
+
+/** Over a bound: a 400 with a bounds code; at it: anything but a bounds code. */
+async function checkBounds(response: Response, request: Sent): Promise<void> {
+  const text = await response.text();
+  const code =
+    response.status === 200 ? null : (JSON.parse(text) as { error: { code: unknown } }).error.code;
+  const over = request.kind.endsWith("-over");
+  if (over && (response.status !== 400 || !BOUNDS_CODES.includes(String(code))))
+    fail("a body over a bound was not refused with a 400", request, response.status, text);
+  if (!over && BOUNDS_CODES.includes(String(code)))
+    fail("a body within the bounds was refused for them", request, response.status, text);
+}
+
 function withDeadline<T>(promise: Promise<T>, request: Sent): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
@@ -824,7 +894,9 @@ describe("fuzzing POST /v1/chat/completions", () => {
         );
         statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
         if (process.env.FUZZ_VERBOSE) console.log(response.status, preview(request).slice(0, 200));
+        const copy = request.kind.startsWith("bounds-") ? response.clone() : null;
         await withDeadline(checkResponse(response, request), request);
+        if (copy !== null) await checkBounds(copy, request);
         if (cli.problems.length > 0) {
           throw new Error(`${cli.problems.join("; ")}: ${preview(request)}`);
         }

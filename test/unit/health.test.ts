@@ -17,6 +17,7 @@ import { createMetrics } from "../../src/metrics.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
 import { ToolRuns } from "../../src/tools/registry.ts";
 import { UsageStore } from "../../src/usage.ts";
+import { stubApp } from "./stub-app.ts";
 
 /** The `claude` part of the /health body. */
 interface ClaudeHealth {
@@ -125,5 +126,55 @@ describe("GET /health", () => {
       tested_range: testedRange,
       error: "The claude CLI was not found",
     });
+  });
+});
+
+describe("GET /health with API keys (issue 9, finding 12)", () => {
+  it("says only the status without a valid key, everything with one", async () => {
+    const { app, close } = await stubApp(["--api-key", "k1", "--api-key", "k,2"], {
+      deps: { anthropicApiKeySet: true },
+    });
+    try {
+      for (const headers of [{}, { authorization: "Bearer wrong" }, { "x-api-key": "k" }]) {
+        const response = await app.request("/health", { headers });
+        expect(response.status).toBe(200);
+        expect(await response.json()).toEqual({ status: "ok" });
+      }
+      for (const headers of [{ authorization: "Bearer k1" }, { "x-api-key": "k,2" }]) {
+        const body = (await (await app.request("/health", { headers })).json()) as Record<
+          string,
+          unknown
+        >;
+        expect(body.status).toBe("ok");
+        expect(body).toHaveProperty("claude.path", "/fake/claude");
+        expect(body).toHaveProperty("anthropic_api_key.set", true);
+        expect(body).toHaveProperty("runtime");
+        expect(body).toHaveProperty("processes");
+      }
+    } finally {
+      await close();
+    }
+  });
+
+  it("keeps the details open without keys (loopback only by default)", async () => {
+    const { app, close } = await stubApp();
+    try {
+      const body = (await (await app.request("/health")).json()) as Record<string, unknown>;
+      expect(body).toHaveProperty("claude.path", "/fake/claude");
+    } finally {
+      await close();
+    }
+  });
+
+  it("still says degraded or draining without a key", async () => {
+    const { app, deps, close } = await stubApp(["--api-key", "k1"], {
+      deps: { claude: { path: null, version: null, error: "not found" } },
+    });
+    try {
+      expect(await (await app.request("/health")).json()).toEqual({ status: "degraded" });
+      expect(deps.lifecycle.draining).toBe(false);
+    } finally {
+      await close();
+    }
   });
 });

@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { parseCommand } from "../../src/config.ts";
-import { listModels, type ModelSettings, resolveModel } from "../../src/models.ts";
+import {
+  listModels,
+  MAX_LEARNED_MODELS,
+  ModelLabels,
+  type ModelSettings,
+  OTHER_MODEL_LABEL,
+  resolveModel,
+} from "../../src/models.ts";
 
 const none: ModelSettings = { modelMap: {}, extraModels: [] };
 
@@ -86,5 +93,40 @@ describe("listModels", () => {
     for (const model of listModels(settings, 0)) {
       expect(resolveModel(model.id, settings)).toBe(model.id);
     }
+  });
+});
+
+describe("names that are Object.prototype's keys (issue 9, finding 10)", () => {
+  it("never resolve through the prototype of the model map", () => {
+    for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      expect(resolveModel(name, none)).toBeNull();
+      expect(resolveModel(name, defaults())).toBeNull();
+    }
+  });
+
+  it("are plain keys of --model-map", () => {
+    const command = parseCommand(["--model-map", "__proto__=opus,constructor=haiku"], {});
+    if (command.kind !== "serve") throw new Error("no config");
+    expect(Object.getPrototypeOf(command.config.modelMap)).toBeNull();
+    expect(resolveModel("__proto__", command.config)).toBe("opus");
+    expect(resolveModel("constructor", command.config)).toBe("haiku");
+  });
+});
+
+describe("ModelLabels (issue 9, finding 13)", () => {
+  it("keeps aliases and configured ids, learns answered ids up to the cap, folds the rest", () => {
+    const labels = new ModelLabels({
+      modelMap: { "my-model": "claude-mapped-1" },
+      extraModels: ["claude-extra-1"],
+    });
+    expect(labels.label("sonnet", false)).toBe("sonnet");
+    expect(labels.label("claude-mapped-1", false)).toBe("claude-mapped-1");
+    expect(labels.label("claude-extra-1", false)).toBe("claude-extra-1");
+    expect(labels.label("claude-unknown", false)).toBe(OTHER_MODEL_LABEL);
+    expect(labels.label("claude-real-1", true)).toBe("claude-real-1");
+    expect(labels.label("claude-real-1", false)).toBe("claude-real-1");
+    for (let i = 0; i < MAX_LEARNED_MODELS + 5; i++) labels.label(`claude-x-${i}`, true);
+    expect(labels.label("claude-late", true)).toBe(OTHER_MODEL_LABEL);
+    expect(labels.label("opus", true)).toBe("opus");
   });
 });
