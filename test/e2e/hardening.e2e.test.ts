@@ -3,7 +3,8 @@
  * E2E_RUNTIMES, over raw sockets to 127.0.0.1 where the HTTP client would hide the framing:
  * foreign Host/Origin/Content-Type refused; chunked bodies and OPTIONS answered (they were 500s
  * on Node); slow bodies cut with 408; unauthenticated connections closed after their 401;
- * on Bun (and its binary) idle connections closed while a quiet accepted answer is not cut.
+ * idle connections closed (Node, Deno: 5 s after an answer; Bun and its binary: silent ones,
+ * while a quiet accepted answer is not cut).
  * Deno serves through its `node:http` layer like Node (`Deno.serve` would ignore
  * `Connection: close`: denoland/deno#9411), so the closing is checked there too.
  */
@@ -244,6 +245,25 @@ describe.each(RUNTIMES.map((r) => [r]))("hardening on %s", (runtime: E2eRuntime)
     expect(exchanges.filter((e) => !e.closedByServer)).toHaveLength(0);
     expect(Math.max(...exchanges.map((e) => e.elapsedMs))).toBeLessThan(3_000);
   });
+
+  it.skipIf(idleBound)(
+    "finding 9 (Node, Deno): a keep-alive connection idle after its answer is closed (5 s)",
+    async () => {
+      const idle = await exchange(proxy.port, {
+        send: head([
+          "GET /v1/models HTTP/1.1",
+          `Host: 127.0.0.1:${proxy.port}`,
+          "Authorization: Bearer k",
+        ]),
+        waitMs: 15_000,
+      });
+      expect(idle.status).toBe(200);
+      expect(idle.closedByServer).toBe(true);
+      expect(idle.elapsedMs).toBeGreaterThan(4_000);
+      expect(idle.elapsedMs).toBeLessThan(10_000);
+    },
+    30_000,
+  );
 
   it.skipIf(!idleBound)(
     "finding 9 (Bun): a silent connection is closed; a quiet accepted answer is not cut",
