@@ -1,9 +1,15 @@
-/** The {@link Runtime} for Deno: `Deno.Command` and `Deno.serve`. */
+/**
+ * The {@link Runtime} for Deno: `Deno.Command` for children; serving goes through Deno's
+ * `node:http` layer with Node's code (`node-serve.ts`), because `Deno.serve` has no idle or
+ * header timeout and ignores a response's `Connection: close` (denoland/deno#9411), while
+ * `node:http` closes refused and idle connections as on Node.
+ */
 
 import { safeKill, spawnFailure } from "./child.ts";
 import { nodeFs } from "./fs.ts";
 import { nodeHttp } from "./http.ts";
-import type { ExitStatus, Runtime, Serve, ServeEnv, Spawn, Subprocess } from "./types.ts";
+import { nodeServe } from "./node-serve.ts";
+import type { ExitStatus, Runtime, Spawn, Subprocess } from "./types.ts";
 
 interface DenoChildProcess {
   readonly pid: number;
@@ -25,11 +31,6 @@ interface DenoCommandOptions {
   stderr: "piped";
 }
 
-interface DenoHttpServer {
-  readonly addr: { readonly port: number };
-  shutdown(): Promise<void>;
-}
-
 // The slice of the `Deno` global used here. tsc does not know `Deno`; under `deno check`
 // this module-scoped declaration shadows the real namespace.
 declare const Deno: {
@@ -41,10 +42,6 @@ declare const Deno: {
     command: string,
     options: DenoCommandOptions,
   ) => { spawn(): DenoChildProcess };
-  serve(
-    options: { hostname: string; port: number; onListen(address: unknown): void },
-    handler: (request: Request) => Response | Promise<Response>,
-  ): DenoHttpServer;
   addSignalListener(signal: string, handler: () => void): void;
   memoryUsage(): { rss: number };
   exit(code: number): never;
@@ -97,30 +94,13 @@ const spawn: Spawn = (command, args, options) => {
   return subprocess;
 };
 
-/** Nothing to hold open: Deno.serve never times a connection out. */
-const NO_CONNECTION_CONTROL: ServeEnv = { connection: { holdOpen() {} } };
-
-const serve: Serve = async (options) => {
-  const server = Deno.serve(
-    // An empty onListen keeps Deno from logging "Listening on ...".
-    { hostname: options.hostname, port: options.port, onListen() {} },
-    // Deno.serve has no idle or header timeout and ignores a response's `Connection: close`
-    // (denoland/deno#9411): options.idleTimeoutMs cannot be applied here.
-    (request) => options.fetch(request, NO_CONNECTION_CONTROL),
-  );
-  return {
-    port: server.addr.port,
-    close: () => server.shutdown(),
-  };
-};
-
 /** The Deno implementation of {@link Runtime}. */
 export const denoRuntime: Runtime = {
   name: "deno",
   version: Deno.version.deno,
   platform,
   spawn,
-  serve,
+  serve: nodeServe,
   args: () => [...Deno.args],
   env: () => Deno.env.toObject(),
   ...nodeFs,

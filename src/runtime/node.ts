@@ -3,11 +3,11 @@
 import { type ChildProcessByStdio, spawn as spawnChild } from "node:child_process";
 import process from "node:process";
 import { Readable, type Writable } from "node:stream";
-import { createAdaptorServer } from "@hono/node-server";
 import { safeKill } from "./child.ts";
 import { nodeFs } from "./fs.ts";
 import { nodeHttp } from "./http.ts";
-import type { ExitStatus, Runtime, Serve, ServeEnv, Server, Spawn, Subprocess } from "./types.ts";
+import { nodeServe } from "./node-serve.ts";
+import type { ExitStatus, Runtime, Spawn, Subprocess } from "./types.ts";
 
 /** Wraps a Node writable in a web WritableStream; a write resolves once Node has flushed it. */
 function toWebWritable(stream: Writable): WritableStream<Uint8Array> {
@@ -76,47 +76,6 @@ const spawn: Spawn = (command, args, options) => {
   return subprocess;
 };
 
-/** Nothing to hold open: Node times out only headers and idle keep-alive, never a response. */
-const NO_CONNECTION_CONTROL: ServeEnv = { connection: { holdOpen() {} } };
-
-const serve: Serve = (options) =>
-  new Promise<Server>((resolve, reject) => {
-    const server = createAdaptorServer({
-      fetch: (request: Request) => options.fetch(request, NO_CONNECTION_CONTROL),
-      hostname: options.hostname,
-      // Leave the global Request/Response untouched (node-server replaces them by default).
-      overrideGlobalObjects: false,
-      serverOptions: {
-        // requestTimeout (default 300 s) also cuts a response still being sent (seen on Node 20
-        // with a body fully received): the body's bound is the app's --body-timeout (408).
-        requestTimeout: 0,
-        headersTimeout: 60_000,
-        // Between requests: Node's own keepAliveTimeout (5 s) closes idle connections.
-      },
-    });
-    server.once("error", reject);
-    server.listen(options.port, options.hostname, () => {
-      server.off("error", reject);
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : options.port;
-      resolve({
-        port,
-        close: () =>
-          new Promise<void>((done) => {
-            // Connections that finish their response later go idle then: close those too
-            // (keep-alive would otherwise hold close() open for keepAliveTimeout).
-            const http = server as unknown as { closeIdleConnections(): void };
-            const sweep = setInterval(() => http.closeIdleConnections(), 100);
-            server.close(() => {
-              clearInterval(sweep);
-              done();
-            });
-            http.closeIdleConnections();
-          }),
-      });
-    });
-  });
-
 function snapshotEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
@@ -131,7 +90,7 @@ export const nodeRuntime: Runtime = {
   version: process.versions.node,
   platform: process.platform,
   spawn,
-  serve,
+  serve: nodeServe,
   args: () => process.argv.slice(2),
   env: snapshotEnv,
   ...nodeFs,

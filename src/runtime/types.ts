@@ -81,7 +81,8 @@ export interface ServeOptions {
   idleTimeoutMs: number;
   /**
    * A web-standard fetch handler (e.g. `app.fetch` of Hono). A response with `Connection: close`
-   * ends its connection (except on Deno, whose server ignores it: denoland/deno#9411).
+   * ends its connection (which is why Deno serves through `node:http`, not `Deno.serve`: the
+   * latter ignores it, denoland/deno#9411).
    */
   fetch: (request: Request, env: ServeEnv) => Response | Promise<Response>;
 }

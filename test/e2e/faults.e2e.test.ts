@@ -1,6 +1,7 @@
 /**
- * The fault suite (issue 4): the proxy as a real process (Node only: none of these faults is
- * runtime-specific), the real pinned `claude` CLI and the fake Anthropic API. CLI missing,
+ * The fault suite (issue 4): the proxy as a real process (on Node only: none of these faults is
+ * runtime-specific; E2E_FAULTS_RUNTIME=deno runs it on Deno instead, which serves through the
+ * same node:http code), the real pinned `claude` CLI and the fake Anthropic API. CLI missing,
  * killed, hanging; upstream 400/401/429/529 and dropped connections; client disconnects; bad
  * input; access control, CORS, request ids; the concurrency limit. After every case: no
  * `claude` process and no run directory left.
@@ -33,6 +34,7 @@ import {
 } from "./fault-helpers.ts";
 import {
   type E2eDirs,
+  type E2eRuntime,
   makeE2eDirs,
   type ProxyProcess,
   proxyCommand,
@@ -40,18 +42,22 @@ import {
   proxyTempDirs,
   RUNTIMES,
   repoRoot,
+  selectedRuntimes,
   startProxy,
 } from "./harness.ts";
 import { clientMessages } from "./tools-helpers.ts";
 
-const enabled = RUNTIMES.includes("node");
+/** The runtime the suite runs on (E2E_FAULTS_RUNTIME, default node), when it is selected. */
+const FAULTS_RUNTIME: E2eRuntime =
+  selectedRuntimes(process.env.E2E_FAULTS_RUNTIME ?? "node")[0] ?? "node";
+const enabled = RUNTIMES.includes(FAULTS_RUNTIME);
 
 let fake: FakeAnthropic;
 let dirs: E2eDirs;
 /** Every proxy started by this file, with its TMPDIR. */
 const proxies: Array<{ proxy: ProxyProcess; tmp: string }> = [];
 
-/** Starts a Node proxy with its own TMPDIR under the file's temp root. */
+/** Starts a proxy (on {@link FAULTS_RUNTIME}) with its own TMPDIR under the file's temp root. */
 async function faultProxy(
   name: string,
   args: readonly string[],
@@ -59,7 +65,7 @@ async function faultProxy(
 ): Promise<ProxyProcess> {
   const tmp = join(dirs.tmp, name);
   await mkdir(tmp, { recursive: true });
-  const proxy = await startProxy("node", {
+  const proxy = await startProxy(FAULTS_RUNTIME, {
     env: proxyEnv(fake.url, { home: dirs.home, tmp }, env),
     args,
   });
@@ -136,7 +142,7 @@ function completionLogs(proxy: ProxyProcess) {
   return logLines(proxy).filter((l) => l.msg === "chat completion");
 }
 
-describe.skipIf(!enabled)("fault suite (node)", () => {
+describe.skipIf(!enabled)(`fault suite (${FAULTS_RUNTIME})`, () => {
   beforeAll(async () => {
     fake = await startFakeAnthropic();
     dirs = await makeE2eDirs("claude-openai-proxy-faults-");
@@ -794,7 +800,7 @@ describe.skipIf(!enabled)("fault suite (node)", () => {
     it("--host 0.0.0.0 without keys: exits with status 2 and says why", async () => {
       const tmp = join(dirs.tmp, "public-refused");
       await mkdir(tmp, { recursive: true });
-      const [program, ...args] = proxyCommand("node");
+      const [program, ...args] = proxyCommand(FAULTS_RUNTIME);
       const child = spawn(program ?? "", [...args, "--port", "0", "--host", "0.0.0.0"], {
         cwd: repoRoot,
         env: proxyEnv(fake.url, { home: dirs.home, tmp }),

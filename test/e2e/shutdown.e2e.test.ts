@@ -1,8 +1,9 @@
 /**
  * Shutdown (issue 4): SIGTERM lets a running stream finish within the grace period, kills what
  * is still running after it, and exits 0 with no `claude` child and no temp dir left; a proxy
- * killed hard leaves no child running for long (its watchdog kills them). Signals are runtime-specific: this runs on
- * every selected runtime but Deno (E2E_SHUTDOWN_RUNTIMES overrides: a comma-separated list).
+ * killed hard leaves no child running for long (its watchdog kills them). Signals are
+ * runtime-specific: this runs on every selected runtime (E2E_SHUTDOWN_RUNTIMES overrides: a
+ * comma-separated list).
  */
 import type { ChildProcess } from "node:child_process";
 import { mkdir } from "node:fs/promises";
@@ -40,7 +41,7 @@ import {
 
 const SHUTDOWN_RUNTIMES: readonly E2eRuntime[] =
   process.env.E2E_SHUTDOWN_RUNTIMES === undefined
-    ? RUNTIMES.filter((r) => r !== "deno")
+    ? RUNTIMES
     : selectedRuntimes(process.env.E2E_SHUTDOWN_RUNTIMES).filter((r) => RUNTIMES.includes(r));
 
 let fake: FakeAnthropic;
