@@ -84,7 +84,17 @@ async function ensureCli(version: string): Promise<string> {
   mkdirSync(prefix, { recursive: true });
   console.log(`test:cli: installing ${CLI_PACKAGE}@${version} into ${prefix}`);
   const spec = `${CLI_PACKAGE}@${version}`;
-  const args = ["install", "--prefix", prefix, "--no-audit", "--no-fund", "--no-save", spec];
+  // No install scripts: the CLI's native binary comes in its platform package.
+  const args = [
+    "install",
+    "--prefix",
+    prefix,
+    "--no-audit",
+    "--no-fund",
+    "--no-save",
+    "--ignore-scripts",
+    spec,
+  ];
   const code = await run("npm", args);
   if (code !== 0) throw new Error(`npm ${args.join(" ")} failed (exit ${code})`);
   const installed = installedCli(prefix, version);
@@ -109,7 +119,10 @@ if (isMainModule(import.meta.url)) {
   if (release === undefined || release === "--help" || release === "-h") {
     console.error(
       "usage: npm run test:cli -- <version|latest|oldest|newest> [vitest arguments...]\n" +
-        `tested range: ${OLDEST_TESTED_CLI} to ${NEWEST_TESTED_CLI}`,
+        `tested range: ${OLDEST_TESTED_CLI} to ${NEWEST_TESTED_CLI}\n` +
+        "Runs the e2e suite (vitest --project e2e) with that claude CLI. Environment:\n" +
+        "  E2E_RUNTIMES      node,bun,deno,binary (default: all four; binary builds the proxy with Bun first)\n" +
+        "  CLAUDE_CLI_CACHE  where releases are installed (default ~/.cache/claude-openai-proxy/cli)",
     );
     process.exit(release === undefined ? 2 : 0);
   }

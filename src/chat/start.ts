@@ -13,7 +13,7 @@ import {
   splitTail,
   toAnthropicMessages,
 } from "../claude/session.ts";
-import { contextWindowRefusal } from "../claude/status.ts";
+import { contextWindowRefusal, isNotLoggedIn } from "../claude/status.ts";
 import type { CompletionOptions } from "../completions.ts";
 import type { AppDeps } from "../deps.ts";
 import type { Release } from "../limiter.ts";
@@ -354,8 +354,14 @@ async function* withTranscriptFallback(
         clearTimeout(timer);
       }
       // A result before any answer: the CLI rejected the session. A conversation over the
-      // context window is refused as a transcript too, so that one is passed on.
-      if (!started && event.type === "result" && contextWindowRefusal(event) === null) {
+      // context window, or a CLI that is not logged in, is refused as a transcript too, so
+      // those are passed on.
+      if (
+        !started &&
+        event.type === "result" &&
+        contextWindowRefusal(event) === null &&
+        !isNotLoggedIn(event)
+      ) {
         throw new ProxyError(502, event.result ?? "resume failed", { code: "cli_error" });
       }
       yield event;

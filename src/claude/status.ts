@@ -238,11 +238,31 @@ export function resultError(
     return errorForStatus(status, upstreamMessage(result.result, status), retryAfter);
   const cause = connectionCause(result.result, result.api_error);
   if (cause !== null) return unreachableError(cause, baseUrl);
+  if (isNotLoggedIn(result)) {
+    return new ProxyError(401, `The claude CLI is not logged in. ${LOGIN_HINT}`, {
+      type: "authentication_error",
+      code: "cli_not_logged_in",
+    });
+  }
   const detail = result.result ?? result.subtype;
-  return new ProxyError(502, `The claude CLI failed (${result.subtype}): ${detail}`, {
+  const how = result.subtype === "success" ? "" : ` (${result.subtype})`;
+  return new ProxyError(502, `The claude CLI failed${how}: ${detail}`, {
     type: "api_error",
     code: "cli_error",
   });
+}
+
+/**
+ * Whether a result is the CLI's own refusal to run without credentials: 2.1.221 and 2.1.332 end
+ * such a run with `is_error`, no `api_error_status` and "Not logged in · Please run /login",
+ * before any API request.
+ */
+export function isNotLoggedIn(result: ResultEvent): boolean {
+  return (
+    result.is_error &&
+    result.api_error_status === null &&
+    /not logged in|please run \/login/i.test(result.result ?? "")
+  );
 }
 
 /** What to do about an `api_retry` event. */

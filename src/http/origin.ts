@@ -164,8 +164,11 @@ export function originGuard(options: OriginGuardOptions): MiddlewareHandler {
     ) {
       throw new ProxyError(
         403,
-        `Cross-origin requests from '${origin}' are not allowed. To let web pages of that origin use the proxy, ` +
-          `start it with --cors-origin ${origin} (env CORS_ORIGINS)`,
+        origin === "null"
+          ? "Requests from pages without an origin (sandboxed frames, file:// pages) are not allowed: " +
+              "any page can send 'Origin: null', so it cannot be allowed safely. Serve the page from an origin and allow that one with --cors-origin"
+          : `Cross-origin requests from '${origin}' are not allowed. To let web pages of that origin use the proxy, ` +
+              `start it with --cors-origin ${origin} (env CORS_ORIGINS)`,
         { code: "origin_not_allowed" },
       );
     }

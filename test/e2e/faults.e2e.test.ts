@@ -300,6 +300,30 @@ describe.skipIf(!enabled)(`fault suite (${FAULTS_RUNTIME})`, () => {
       }
     }
 
+    it("a CLI that is not logged in → 401 with the login hint, at once, streaming or not", async () => {
+      // A new user who never ran `claude`: no credentials at all in the CLI's environment.
+      const unlogged = await faultProxy("unlogged", ["--kill-grace", "1000"], {
+        CLAUDE_CODE_OAUTH_TOKEN: "",
+      });
+      for (const stream of [false, true]) {
+        const t0 = performance.now();
+        const error = await apiError(
+          client(unlogged).chat.completions.create({
+            model: "sonnet",
+            messages: [{ role: "user", content: "hello" }],
+            stream,
+          }),
+        );
+        expect(performance.now() - t0).toBeLessThan(10_000);
+        expect(error.status).toBe(401);
+        expect(error.code).toBe("cli_not_logged_in");
+        expect(error.message).toContain("not logged in");
+        expect(error.message).toContain("claude setup-token");
+      }
+      // Nothing reached the API.
+      expect(fake.requests).toHaveLength(0);
+    });
+
     it("CLI killed (SIGKILL) mid-stream → an error frame, then data: [DONE]", async () => {
       fake.script(trickle(40, 250));
       const response = await post(proxy, chatBody("stream slowly", { stream: true }));

@@ -127,6 +127,17 @@ describe("resultError", () => {
     expect(error?.message).toContain("Unable to connect to API (ECONNRESET)");
   });
 
+  it("answers 401 with the login hint when the CLI has no credentials (recorded on 2.1.332)", () => {
+    const result = recordedResult("not-logged-in");
+    expect(result.api_error_status).toBeNull();
+    const error = resultError(result);
+    expect(error?.status).toBe(401);
+    expect(error?.code).toBe("cli_not_logged_in");
+    expect(error?.type).toBe("authentication_error");
+    expect(error?.message).toContain("run `claude` once and log in");
+    expect(error?.message).not.toContain("(success)");
+  });
+
   it("answers 502 for a run that ended in an error subtype", () => {
     const maxTurns: ResultEvent = {
       ...recordedResult("text"),
