@@ -144,8 +144,17 @@ export const SETTINGS = {
     env: "MODEL_MAP",
     schema: pairs,
     default: DEFAULT_MODEL_MAP,
-    description: "Foreign model names mapped to Claude models, name=model pairs, comma-separated",
+    description:
+      "Foreign model names mapped to Claude models, name=model pairs, comma-separated; * in a name matches any characters (gpt-5*=opus); exact names win",
     placeholder: "gpt-4o=sonnet,...",
+  }),
+  defaultModel: setting({
+    flag: "default-model",
+    env: "DEFAULT_MODEL",
+    schema: z.string().trim().max(256),
+    default: "",
+    description:
+      "Claude model (alias or id) for requested names that map to nothing; none: such names get 404 model_not_found",
   }),
   extraModels: setting({
     flag: "extra-models",

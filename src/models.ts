@@ -16,14 +16,20 @@ const FULL_ID = /^claude-[a-z0-9][a-z0-9.-]*$/;
 
 /** What model resolution needs from the config. */
 export interface ModelSettings {
-  /** Lower-case foreign name → Claude alias or id. */
+  /**
+   * Lower-case foreign name → Claude alias or id. A name with `*` is a pattern (`gpt-5*`: any
+   * characters where the `*` stands); exact names win over patterns, patterns apply in order.
+   */
   modelMap: Record<string, string>;
   extraModels: readonly string[];
+  /** `--default-model`: the model of names that map to nothing; "" or absent: none (404). */
+  defaultModel?: string;
 }
 
 /**
  * Resolves a requested model name to the CLI's `--model` value, or null when it names no
- * Claude model. Case-insensitive; provider prefixes are stripped; the map is applied once.
+ * Claude model. Case-insensitive; provider prefixes are stripped; the map (exact names, then
+ * patterns) is applied once; then `--default-model`, if set.
  */
 export function resolveModel(requested: string, settings: ModelSettings): string | null {
   const direct = resolveClaudeName(requested);
@@ -31,14 +37,46 @@ export function resolveModel(requested: string, settings: ModelSettings): string
   const name = stripPrefix(requested.trim().toLowerCase());
   const mapped = mapEntry(settings, name) ?? mapEntry(settings, requested.trim().toLowerCase());
   if (mapped !== undefined) return resolveClaudeName(mapped) ?? mapped;
+  const fallback = settings.defaultModel ?? "";
+  if (fallback !== "") return resolveClaudeName(fallback) ?? fallback;
   return null;
 }
 
-/** The map's own entry for `name`: never one of Object.prototype's (`constructor`, `__proto__`). */
+/**
+ * The map's entry for `name`: its own exact entry (never one of Object.prototype's, such as
+ * `constructor` or `__proto__`), else the first pattern entry that matches.
+ */
 function mapEntry(settings: ModelSettings, name: string): string | undefined {
-  if (!Object.hasOwn(settings.modelMap, name)) return undefined;
-  const target = settings.modelMap[name];
-  return typeof target === "string" ? target : undefined;
+  if (Object.hasOwn(settings.modelMap, name)) {
+    const target = settings.modelMap[name];
+    return typeof target === "string" ? target : undefined;
+  }
+  for (const [pattern, target] of Object.entries(settings.modelMap)) {
+    if (pattern.includes("*") && matchesPattern(pattern, name)) return target;
+  }
+  return undefined;
+}
+
+/**
+ * Whether `name` matches `pattern`, where `*` stands for any characters (none included). Linear
+ * in the lengths: the literal pieces are found in order, the first anchored at the start and
+ * the last at the end.
+ */
+export function matchesPattern(pattern: string, name: string): boolean {
+  const pieces = pattern.split("*");
+  const first = pieces[0] ?? "";
+  const last = pieces.at(-1) ?? "";
+  if (pieces.length === 1) return pattern === name;
+  if (!name.startsWith(first) || name.length < first.length + last.length) return false;
+  if (!name.endsWith(last)) return false;
+  let at = first.length;
+  const end = name.length - last.length;
+  for (const piece of pieces.slice(1, -1)) {
+    const found = name.indexOf(piece, at);
+    if (found < 0 || found + piece.length > end) return false;
+    at = found + piece.length;
+  }
+  return true;
 }
 
 function stripPrefix(name: string): string {
@@ -84,7 +122,11 @@ export class ModelLabels {
   readonly #learned = new Set<string>();
 
   constructor(settings: ModelSettings) {
-    const configured = [...settings.extraModels, ...Object.values(settings.modelMap)];
+    const configured = [
+      ...settings.extraModels,
+      ...Object.values(settings.modelMap),
+      ...(settings.defaultModel ? [settings.defaultModel] : []),
+    ];
     for (const id of configured) this.#known.add(resolveClaudeName(id) ?? id);
   }
 

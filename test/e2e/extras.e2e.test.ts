@@ -506,6 +506,29 @@ describe.skipIf(!enabled)("extras (node)", () => {
     });
   });
 
+  describe("--model-map patterns and --default-model", () => {
+    it("a name matched by a pattern, and a name that maps to nothing, reach the API as the mapped model", async () => {
+      const proxy = await extraProxy("models", [
+        "--model-map",
+        "gpt-5*=haiku",
+        "--default-model",
+        "opus",
+      ]);
+      const mapped = await client(proxy).chat.completions.create({
+        model: "gpt-5.1-codex",
+        messages: [{ role: "user", content: "which model?" }],
+      });
+      expect(mapped.model).toBe("gpt-5.1-codex");
+      expect(String(fake.requests.at(-1)?.body.model)).toMatch(/haiku/);
+      const fallback = await client(proxy).chat.completions.create({
+        model: "some-sdk-default",
+        messages: [{ role: "user", content: "and now?" }],
+      });
+      expect(fallback.choices[0]?.message.content).toBe("echo: and now?");
+      expect(String(fake.requests.at(-1)?.body.model)).toMatch(/opus/);
+    });
+  });
+
   describe("/metrics and /v1/usage", () => {
     it("count completions and tokens as the client saw them; usage totals survive a restart", async () => {
       const dataDir = join(dirs.root, "data");

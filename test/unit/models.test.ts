@@ -5,6 +5,7 @@ import {
   MAX_LEARNED_MODELS,
   ModelLabels,
   type ModelSettings,
+  matchesPattern,
   OTHER_MODEL_LABEL,
   resolveModel,
 } from "../../src/models.ts";
@@ -128,5 +129,47 @@ describe("ModelLabels (issue 9, finding 13)", () => {
     for (let i = 0; i < MAX_LEARNED_MODELS + 5; i++) labels.label(`claude-x-${i}`, true);
     expect(labels.label("claude-late", true)).toBe(OTHER_MODEL_LABEL);
     expect(labels.label("opus", true)).toBe("opus");
+  });
+});
+
+describe("--model-map patterns and --default-model (SDKs with their own default names)", () => {
+  function settings(argv: string[]): ModelSettings {
+    const command = parseCommand(argv, {});
+    if (command.kind !== "serve") throw new Error("no config");
+    return command.config;
+  }
+
+  it("maps names by pattern; exact names win, patterns apply in the order given", () => {
+    const map = settings(["--model-map", "gpt-5*=opus,gpt-5-mini=haiku,gpt-*=sonnet,*-codex=opus"]);
+    expect(resolveModel("gpt-5.1", map)).toBe("opus");
+    expect(resolveModel("GPT-5-pro", map)).toBe("opus");
+    expect(resolveModel("gpt-5-mini", map)).toBe("haiku");
+    expect(resolveModel("gpt-4o", map)).toBe("sonnet");
+    expect(resolveModel("openai/gpt-4o", map)).toBeNull();
+    expect(resolveModel("gpt-5-codex", map)).toBe("opus");
+    expect(resolveModel("o3", map)).toBeNull();
+  });
+
+  it("answers names that map to nothing with --default-model, and 404s them without it", () => {
+    expect(resolveModel("gpt-9-turbo", defaults())).toBeNull();
+    const withDefault = settings(["--default-model", "claude-sonnet"]);
+    expect(resolveModel("gpt-9-turbo", withDefault)).toBe("sonnet");
+    expect(resolveModel("constructor", withDefault)).toBe("sonnet");
+    // Claude names and the map still come first.
+    expect(resolveModel("opus", withDefault)).toBe("opus");
+    expect(resolveModel("gpt-4o-mini", withDefault)).toBe("haiku");
+    expect(new ModelLabels(withDefault).label("sonnet", false)).toBe("sonnet");
+  });
+
+  it("matches patterns literally but for *", () => {
+    expect(matchesPattern("a*b*c", "axxbyyc")).toBe(true);
+    expect(matchesPattern("a*b*c", "acb")).toBe(false);
+    expect(matchesPattern("a*a", "a")).toBe(false);
+    expect(matchesPattern("a*a", "aa")).toBe(true);
+    expect(matchesPattern("gpt-4.1*", "gpt-401")).toBe(false);
+    expect(matchesPattern("*", "")).toBe(true);
+    expect(matchesPattern("x", "x")).toBe(true);
+    expect(matchesPattern(`${"*a".repeat(50)}*b`, "a".repeat(10_000))).toBe(false);
+    expect(matchesPattern(`${"*a".repeat(50)}*b`, `${"a".repeat(60)}b`)).toBe(true);
   });
 });
