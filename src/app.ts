@@ -121,7 +121,7 @@ export function createApp(deps: AppDeps): Hono {
   // The MCP endpoint of runs with client tools: only the run's own CLI holds the secret.
   app.all("/mcp/:token", async (c) => {
     const bridge = deps.toolRuns.bridge(c.req.param("token"));
-    if (bridge === undefined || !bridge.authorized(c.req.raw)) {
+    if (bridge === undefined || !(await bridge.authorized(c.req.raw))) {
       return c.json({ error: "unknown MCP endpoint" }, 404);
     }
     return bridge.handle(c.req.raw);

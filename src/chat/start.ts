@@ -75,10 +75,11 @@ export function toolFollowUp(request: ChatCompletionRequest): ToolFollowUp | nul
   for (const message of messages.slice(index + 1)) {
     if (message.role === "tool") {
       results.push({ id: message.tool_call_id, content: contentText(message.content) });
-    } else if (message.role === "user" && contentText(message.content).trim() !== "") {
-      userAfter = true;
-    } else if (message.role === "user" && Array.isArray(message.content)) {
-      userAfter ||= message.content.length > 0;
+    } else if (message.role === "user") {
+      userAfter ||=
+        typeof message.content === "string"
+          ? message.content.trim() !== ""
+          : message.content.length > 0;
     }
   }
   if (results.length === 0) return null;

@@ -140,7 +140,7 @@ function messageBlocks(message: Message, options: ConversationOptions): Anthropi
     case "tool": {
       const text = contentText(message.content);
       if (options.toolPrefix === null) {
-        return [{ type: "text", text: `[Result of tool call ${message.tool_call_id}]\n${text}` }];
+        return [resultText(message.tool_call_id, text)];
       }
       return [{ type: "tool_result", tool_use_id: message.tool_call_id, content: text }];
     }
@@ -237,13 +237,14 @@ export function splitTail(conversation: readonly AnthropicMessage[]): SessionPla
   };
 }
 
+/** A tool result as text, for runs without client tools or a result without its call. */
+function resultText(toolCallId: string, content: string): AnthropicBlock {
+  return { type: "text", text: `[Result of tool call ${toolCallId}]\n${content}` };
+}
+
 /** Tool results as text blocks (for results without a matching call). */
 function resultsAsText(blocks: readonly AnthropicBlock[]): AnthropicBlock[] {
-  return blocks.map((b) =>
-    b.type === "tool_result"
-      ? { type: "text", text: `[Result of tool call ${b.tool_use_id}]\n${b.content}` }
-      : b,
-  );
+  return blocks.map((b) => (b.type === "tool_result" ? resultText(b.tool_use_id, b.content) : b));
 }
 
 /** Where and when the session file is written. */

@@ -18,6 +18,7 @@ import {
   type CallToolResult,
   ListToolsRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
+import { timingSafeEqual } from "hono/utils/buffer";
 import type { ChatCompletionTool } from "../openai/schema.ts";
 
 /** The MCP server name the CLI sees; tools become `mcp__client__NAME`. */
@@ -81,14 +82,12 @@ export class ToolBridge {
     });
   }
 
-  /** Whether a request carries this bridge's secret (constant-time compare). */
-  authorized(request: Request): boolean {
-    const header = request.headers.get("authorization") ?? "";
-    const expected = `Bearer ${this.secret}`;
-    if (header.length !== expected.length) return false;
-    let diff = 0;
-    for (let i = 0; i < expected.length; i++) diff |= header.charCodeAt(i) ^ expected.charCodeAt(i);
-    return diff === 0;
+  /**
+   * Whether a request carries this bridge's secret as `Authorization: Bearer ...` (Hono's
+   * constant-time `timingSafeEqual`, as for API keys).
+   */
+  authorized(request: Request): Promise<boolean> {
+    return timingSafeEqual(`Bearer ${this.secret}`, request.headers.get("authorization") ?? "");
   }
 
   /** Provides the result of a tool_use id; answers the CLI's `tools/call` now or when it arrives. */

@@ -233,17 +233,17 @@ describe("ToolBridge.mcpConfig", () => {
 });
 
 describe("ToolBridge.authorized", () => {
-  it("accepts only its own secret as a Bearer token", () => {
+  it("accepts only its own secret as a Bearer token", async () => {
     const bridge = new ToolBridge([weather]);
     const request = (authorization?: string) =>
       new Request("http://127.0.0.1/mcp/x", {
         method: "POST",
         headers: authorization === undefined ? {} : { authorization },
       });
-    expect(bridge.authorized(request(`Bearer ${bridge.secret}`))).toBe(true);
-    expect(bridge.authorized(request())).toBe(false);
-    expect(bridge.authorized(request(`Bearer ${bridge.token}`))).toBe(false);
-    expect(bridge.authorized(request(`Bearer ${new ToolBridge([]).secret}`))).toBe(false);
-    expect(bridge.authorized(request(`Bearer ${bridge.secret}x`))).toBe(false);
+    expect(await bridge.authorized(request(`Bearer ${bridge.secret}`))).toBe(true);
+    expect(await bridge.authorized(request())).toBe(false);
+    expect(await bridge.authorized(request(`Bearer ${bridge.token}`))).toBe(false);
+    expect(await bridge.authorized(request(`Bearer ${new ToolBridge([]).secret}`))).toBe(false);
+    expect(await bridge.authorized(request(`Bearer ${bridge.secret}x`))).toBe(false);
   });
 });
