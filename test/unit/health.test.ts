@@ -9,15 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
 import { NEWEST_TESTED_CLI, OLDEST_TESTED_CLI } from "../../src/claude/supported.ts";
 import { parseCommand } from "../../src/config.ts";
-import type { AppDeps, ClaudeInfo } from "../../src/deps.ts";
-import { Lifecycle } from "../../src/lifecycle.ts";
-import { ConcurrencyLimiter } from "../../src/limiter.ts";
-import { createLogger } from "../../src/log.ts";
-import { createMetrics } from "../../src/metrics.ts";
+import type { ClaudeInfo } from "../../src/deps.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
-import { ToolRuns } from "../../src/tools/registry.ts";
 import { UsageStore } from "../../src/usage.ts";
-import { stubApp } from "./stub-app.ts";
+import { stubApp, testDeps } from "./stub-app.ts";
 
 /** The `claude` part of the /health body. */
 interface ClaudeHealth {
@@ -47,25 +42,7 @@ async function health(claude: ClaudeInfo): Promise<{ status: string; claude: Cla
   const command = parseCommand([], {});
   if (command.kind !== "serve") throw new Error("expected a serve command");
   const { config } = command;
-  const deps: AppDeps = {
-    config,
-    runtime: nodeRuntime,
-    claude,
-    workDir: baseDir,
-    tempRoot: baseDir,
-    childEnv: {},
-    dropEnv: [],
-    limiter: new ConcurrencyLimiter(config.maxConcurrency, config.maxQueue, config.maxQueueWaitMs),
-    lifecycle: new Lifecycle(),
-    toolRuns: new ToolRuns(),
-    baseUrl: () => "http://127.0.0.1:1",
-    anthropicApiKeySet: false,
-    watchdog: null,
-    metrics: createMetrics(),
-    usage,
-    version: "0.0.0-test",
-    log: createLogger("silent"),
-  };
+  const deps = testDeps(config, { workDir: baseDir, tempRoot: baseDir, usage, claude });
   const response = await createApp(deps).request("/health");
   expect(response.status).toBe(200);
   return (await response.json()) as { status: string; claude: ClaudeHealth };

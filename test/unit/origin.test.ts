@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
 import { parseCommand } from "../../src/config.ts";
-import type { AppDeps } from "../../src/deps.ts";
 import {
   hostPolicy,
   isAllowedHost,
@@ -17,13 +16,9 @@ import {
   isLoopbackName,
   isSameOrigin,
 } from "../../src/http/origin.ts";
-import { Lifecycle } from "../../src/lifecycle.ts";
-import { ConcurrencyLimiter } from "../../src/limiter.ts";
-import { createLogger } from "../../src/log.ts";
-import { createMetrics } from "../../src/metrics.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
-import { ToolRuns } from "../../src/tools/registry.ts";
 import { UsageStore } from "../../src/usage.ts";
+import { testDeps } from "./stub-app.ts";
 
 let baseDir: string;
 let usage: UsageStore;
@@ -42,25 +37,7 @@ function app(argv: string[] = []) {
   const command = parseCommand(argv, {});
   if (command.kind !== "serve") throw new Error("expected a serve command");
   const { config } = command;
-  const deps: AppDeps = {
-    config,
-    runtime: nodeRuntime,
-    claude: { path: null, version: null, error: "not found" },
-    workDir: baseDir,
-    tempRoot: baseDir,
-    childEnv: {},
-    dropEnv: [],
-    limiter: new ConcurrencyLimiter(config.maxConcurrency, config.maxQueue, config.maxQueueWaitMs),
-    lifecycle: new Lifecycle(),
-    toolRuns: new ToolRuns(),
-    baseUrl: () => "http://127.0.0.1:1",
-    anthropicApiKeySet: false,
-    watchdog: null,
-    metrics: createMetrics(),
-    usage,
-    version: "0.0.0-test",
-    log: createLogger("silent"),
-  };
+  const deps = testDeps(config, { workDir: baseDir, tempRoot: baseDir, usage });
   return createApp(deps);
 }
 

@@ -92,6 +92,37 @@ export function stubSpawn(script: () => StubScript): Spawn {
   };
 }
 
+/**
+ * The deps of an in-process app for `config`: Node's runtime, fresh limiter, lifecycle, tool
+ * runs and metrics, silent logs; `parts` supplies what each test chooses (at least the
+ * directories and the usage store).
+ */
+export function testDeps(
+  config: Config,
+  parts: Pick<AppDeps, "workDir" | "tempRoot" | "usage"> & Partial<AppDeps>,
+): AppDeps {
+  const toolRuns = new ToolRuns();
+  const lifecycle = new Lifecycle();
+  toolRuns.onStop = (run) => lifecycle.end(run);
+  return {
+    config,
+    runtime: nodeRuntime,
+    claude: { path: null, version: null, error: "not found" },
+    childEnv: {},
+    dropEnv: [],
+    limiter: new ConcurrencyLimiter(config.maxConcurrency, config.maxQueue, config.maxQueueWaitMs),
+    lifecycle,
+    toolRuns,
+    baseUrl: () => "http://127.0.0.1:1",
+    anthropicApiKeySet: false,
+    watchdog: null,
+    metrics: createMetrics(),
+    version: "0.0.0-test",
+    log: createLogger("silent"),
+    ...parts,
+  };
+}
+
 /** An app, its deps, and a cleanup. */
 export interface StubApp {
   app: Hono;
@@ -121,29 +152,14 @@ export async function stubApp(
   await nodeRuntime.mkdir(workDir);
   await nodeRuntime.mkdir(tempRoot);
   const script = options.script ?? (() => ({ lines: fixtureLines("text") }));
-  const toolRuns = new ToolRuns();
-  const lifecycle = new Lifecycle();
-  toolRuns.onStop = (run) => lifecycle.end(run);
-  const deps: AppDeps = {
-    config,
+  const deps = testDeps(config, {
     runtime: { ...nodeRuntime, spawn: stubSpawn(script) },
     claude: { path: "/fake/claude", version: "2.1.332 (Claude Code)", error: null },
     workDir,
     tempRoot,
-    childEnv: {},
-    dropEnv: [],
-    limiter: new ConcurrencyLimiter(config.maxConcurrency, config.maxQueue, config.maxQueueWaitMs),
-    lifecycle,
-    toolRuns,
-    baseUrl: () => "http://127.0.0.1:1",
-    anthropicApiKeySet: false,
-    watchdog: null,
-    metrics: createMetrics(),
     usage: await UsageStore.open(nodeRuntime, join(baseDir, "data")),
-    version: "0.0.0-test",
-    log: createLogger("silent"),
     ...options.deps,
-  };
+  });
   return {
     app: createApp(deps),
     deps,
