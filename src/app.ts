@@ -14,7 +14,7 @@ import { boundedBody } from "./http/body.ts";
 import { closeAfterRefusal, holdOpen } from "./http/connection.ts";
 import { allowedMethods } from "./http/methods.ts";
 import { originGuard } from "./http/origin.ts";
-import { ProxyError, toProxyError } from "./openai/errors.ts";
+import { ProxyError, toProxyError } from "./errors.ts";
 import { chatRoutes } from "./routes/chat.ts";
 import { modelsRoutes } from "./routes/models.ts";
 

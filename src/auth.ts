@@ -7,7 +7,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { timingSafeEqual } from "hono/utils/buffer";
-import { ProxyError } from "./openai/errors.ts";
+import { ProxyError } from "./errors.ts";
 
 /** The key a request presents, or null. */
 export function presentedKey(headers: Headers): string | null {

@@ -5,7 +5,7 @@
  */
 import type { CliEvent, ResultEvent } from "./claude/events.ts";
 import { contextLengthError, type RetryPolicy, resultError, retryError } from "./claude/status.ts";
-import { ProxyError } from "./openai/errors.ts";
+import { ProxyError } from "./errors.ts";
 import {
   eventToDeltas,
   finishReason,

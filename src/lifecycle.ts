@@ -3,7 +3,7 @@
  * proxy stops taking requests (503), lets running ones finish within a grace period, then
  * stops the rest (their CLIs are killed, their temp files removed).
  */
-import { ProxyError } from "./openai/errors.ts";
+import { ProxyError } from "./errors.ts";
 import type { LiveRun } from "./tools/registry.ts";
 
 /** Tracks live runs and the draining state. */

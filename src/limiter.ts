@@ -3,7 +3,7 @@
  * bounded queue and a bounded wait. A request that cannot get a slot in time, or finds the
  * queue full, gets 429 with `Retry-After`.
  */
-import { ProxyError } from "./openai/errors.ts";
+import { ProxyError } from "./errors.ts";
 
 /** Gives a slot back; calling it more than once is harmless. */
 export type Release = () => void;

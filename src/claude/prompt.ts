@@ -3,7 +3,7 @@
  * and one user turn for stdin in `--input-format stream-json` (DESIGN.md "Facts about the CLI").
  * Earlier turns travel as a clearly delimited transcript inside that user turn.
  */
-import { ProxyError } from "../openai/errors.ts";
+import { ProxyError } from "../errors.ts";
 import type { ChatCompletionMessageParam } from "../openai/schema.ts";
 import type { ResolvedImage } from "./session.ts";
 

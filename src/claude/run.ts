@@ -3,7 +3,7 @@
  * Abort (client gone, timeout) kills the child: SIGTERM, then SIGKILL after a grace period.
  * The run's temp directory is removed once the child has exited, whatever happened.
  */
-import { ProxyError } from "../openai/errors.ts";
+import { ProxyError } from "../errors.ts";
 import type { Runtime, Subprocess } from "../runtime/types.ts";
 import { type CliEvent, parseLine } from "./events.ts";
 

@@ -12,7 +12,7 @@
  * "API Error: Unable to connect to API (ConnectionRefused)" (2.1.221) or "API Error: Connection
  * refused — ... (ECONNREFUSED)" with `api_error: "connection_failed"` (2.1.332).
  */
-import { ProxyError } from "../openai/errors.ts";
+import { ProxyError } from "../errors.ts";
 import type { CliEvent, ResultEvent } from "./events.ts";
 
 type ApiRetryEvent = Extract<CliEvent, { type: "api_retry" }>;

@@ -6,7 +6,7 @@
  * global overrides: every chunked body and every OPTIONS request became a 500 there.)
  */
 import type { MiddlewareHandler } from "hono";
-import { ProxyError } from "../openai/errors.ts";
+import { ProxyError } from "../errors.ts";
 
 /** Methods whose body is never read (and never buffered). */
 const BODYLESS = new Set(["GET", "HEAD", "OPTIONS"]);

@@ -5,7 +5,7 @@
  * preflight) can only be `text/plain`, form or multipart. Pure functions and one middleware.
  */
 import type { MiddlewareHandler } from "hono";
-import { ProxyError } from "../openai/errors.ts";
+import { ProxyError } from "../errors.ts";
 
 /** Interface addresses that mean "every interface": no specific host name to allow. */
 const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", "[::]", "*", ""]);

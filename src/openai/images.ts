@@ -14,7 +14,7 @@
 import type { ResolvedImage } from "../claude/session.ts";
 import { isAllowedAddress, isIpLiteral } from "../net/addresses.ts";
 import type { Lookup, PinnedFetch } from "../runtime/types.ts";
-import { ProxyError } from "./errors.ts";
+import { ProxyError } from "../errors.ts";
 import type { ChatCompletionMessageParam } from "./schema.ts";
 
 /** Media types the API accepts. */

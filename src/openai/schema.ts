@@ -5,7 +5,7 @@
  * the field (see {@link requestError}).
  */
 import { z } from "zod";
-import { ProxyError } from "./errors.ts";
+import { ProxyError } from "../errors.ts";
 
 /**
  * Deepest nesting of arrays and objects accepted in client JSON that the proxy serialises

@@ -6,7 +6,7 @@
  * set) are ignored.
  */
 import type { CliEvent, CliUsage } from "../claude/events.ts";
-import { ProxyError } from "./errors.ts";
+import { ProxyError } from "../errors.ts";
 import type { ChoiceDelta, CompletionUsage, FinishReason } from "./types.ts";
 
 /** Translation state for one response. */

@@ -13,7 +13,7 @@ import { type CompletionPart, completionParts } from "../completions.ts";
 import type { AppDeps } from "../deps.ts";
 import type { Release } from "../limiter.ts";
 import { ModelLabels, resolveModel } from "../models.ts";
-import { ProxyError, toProxyError } from "../openai/errors.ts";
+import { ProxyError, toProxyError } from "../errors.ts";
 import { type ChatCompletionRequest, parseChatCompletionBody } from "../openai/schema.ts";
 import { newTranslateState, type TranslateState, toCompletionUsage } from "../openai/translate.ts";
 import type {

@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import type { AppDeps } from "../deps.ts";
 import { listModels, resolveModel } from "../models.ts";
-import { ProxyError } from "../openai/errors.ts";
+import { ProxyError } from "../errors.ts";
 
 /** The models routes, mounted under `/v1`. */
 export function modelsRoutes(deps: AppDeps): Hono {

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { apiKeyAuth, isLoopbackHost, keyMatches, presentedKey } from "../../src/auth.ts";
-import { ProxyError } from "../../src/openai/errors.ts";
+import { ProxyError } from "../../src/errors.ts";
 
 /** A tiny app with the middleware and an onError rendering ProxyErrors as the proxy does. */
 function app(keys: string[]): Hono {

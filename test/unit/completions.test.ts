@@ -6,7 +6,7 @@ import {
   type CompletionPart,
   completionParts,
 } from "../../src/completions.ts";
-import { ProxyError } from "../../src/openai/errors.ts";
+import { ProxyError } from "../../src/errors.ts";
 import { CLIENT_TOOL_PREFIX } from "../../src/tools/bridge.ts";
 import { eventIterator, fixtureEvents, fixtureLines } from "./cli-fixtures.ts";
 

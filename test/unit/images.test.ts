@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ProxyError } from "../../src/openai/errors.ts";
+import { ProxyError } from "../../src/errors.ts";
 import {
   decodeDataUrl,
   type ImageOptions,

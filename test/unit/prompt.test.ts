@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildPrompt, contentText, systemPromptOf, userTurnLine } from "../../src/claude/prompt.ts";
 import type { ResolvedImage } from "../../src/claude/session.ts";
-import { ProxyError } from "../../src/openai/errors.ts";
+import { ProxyError } from "../../src/errors.ts";
 import {
   type ChatCompletionMessageParam,
   parseChatCompletionRequest,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { fetchFailureCause, probeCause, reachWatch } from "../../src/chat/reach.ts";
-import type { ProxyError } from "../../src/openai/errors.ts";
+import type { ProxyError } from "../../src/errors.ts";
 
 function retry(attempt: number) {
   return {

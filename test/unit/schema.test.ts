@@ -1,6 +1,6 @@
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
-import { ProxyError } from "../../src/openai/errors.ts";
+import { ProxyError } from "../../src/errors.ts";
 import { formatParam, parseChatCompletionRequest } from "../../src/openai/schema.ts";
 
 /** The JSON body the official openai client sends for `params`. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type CliEvent, parseLine } from "../../src/claude/events.ts";
-import { ProxyError } from "../../src/openai/errors.ts";
+import { ProxyError } from "../../src/errors.ts";
 import {
   eventToDeltas,
   finishReason,
