@@ -10,11 +10,11 @@ import { requestId } from "hono/request-id";
 import { apiKeyAuth, keyMatches, presentedKey } from "./auth.ts";
 import { classifyCliVersion, TESTED_CLI_RANGE } from "./claude/supported.ts";
 import type { AppDeps } from "./deps.ts";
+import { ProxyError, toProxyError } from "./errors.ts";
 import { boundedBody } from "./http/body.ts";
 import { closeAfterRefusal, holdOpen } from "./http/connection.ts";
 import { allowedMethods } from "./http/methods.ts";
 import { originGuard } from "./http/origin.ts";
-import { ProxyError, toProxyError } from "./errors.ts";
 import { chatRoutes } from "./routes/chat.ts";
 import { modelsRoutes } from "./routes/models.ts";
 

@@ -16,8 +16,8 @@ import {
 import { contextWindowRefusal, isNotLoggedIn } from "../claude/status.ts";
 import type { CompletionOptions } from "../completions.ts";
 import type { AppDeps } from "../deps.ts";
-import type { Release } from "../limiter.ts";
 import { ProxyError } from "../errors.ts";
+import type { Release } from "../limiter.ts";
 import { resolveImages } from "../openai/images.ts";
 import type { ChatCompletionRequest } from "../openai/schema.ts";
 import { CLIENT_TOOL_PREFIX, ToolBridge } from "../tools/bridge.ts";

@@ -12,9 +12,9 @@
  * `concurrency` fetches run at once and the rest are cancelled when one fails.
  */
 import type { ResolvedImage } from "../claude/session.ts";
+import { ProxyError } from "../errors.ts";
 import { isAllowedAddress, isIpLiteral } from "../net/addresses.ts";
 import type { Lookup, PinnedFetch } from "../runtime/types.ts";
-import { ProxyError } from "../errors.ts";
 import type { ChatCompletionMessageParam } from "./schema.ts";
 
 /** Media types the API accepts. */

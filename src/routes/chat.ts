@@ -11,9 +11,9 @@ import { presentedKey } from "../auth.ts";
 import { continueRun, openRun, requestFingerprint } from "../chat/start.ts";
 import { type CompletionPart, completionParts } from "../completions.ts";
 import type { AppDeps } from "../deps.ts";
+import { ProxyError, toProxyError } from "../errors.ts";
 import type { Release } from "../limiter.ts";
 import { ModelLabels, resolveModel } from "../models.ts";
-import { ProxyError, toProxyError } from "../errors.ts";
 import { type ChatCompletionRequest, parseChatCompletionBody } from "../openai/schema.ts";
 import { newTranslateState, type TranslateState, toCompletionUsage } from "../openai/translate.ts";
 import type {

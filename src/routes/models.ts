@@ -1,8 +1,8 @@
 /** `GET /v1/models` and `GET /v1/models/{id}` (https://platform.openai.com/docs/api-reference/models). */
 import { Hono } from "hono";
 import type { AppDeps } from "../deps.ts";
-import { listModels, resolveModel } from "../models.ts";
 import { ProxyError } from "../errors.ts";
+import { listModels, resolveModel } from "../models.ts";
 
 /** The models routes, mounted under `/v1`. */
 export function modelsRoutes(deps: AppDeps): Hono {

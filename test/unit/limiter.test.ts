@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ConcurrencyLimiter, QUEUE_RETRY_AFTER_SECONDS, type Release } from "../../src/limiter.ts";
 import { ProxyError } from "../../src/errors.ts";
+import { ConcurrencyLimiter, QUEUE_RETRY_AFTER_SECONDS, type Release } from "../../src/limiter.ts";
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
