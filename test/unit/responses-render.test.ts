@@ -315,6 +315,30 @@ describe("ResponsesRenderer streaming", () => {
   });
 });
 
+describe("ResponsesRenderer and onComplete", () => {
+  it("gives the finished response before the end frames (what the store keeps), then the same frames", () => {
+    const r = renderer();
+    const frames = [...r.open(), ...r.event({ kind: "text", text: "Done." })];
+    const result: TurnResult = { content: [{ type: "text", text: "Done." }], end: end() };
+    // serveTurn calls onComplete (which stores r.response) before rendering the end.
+    const stored = r.response(result);
+    expect(stored.output[0]).toMatchObject({
+      status: "completed",
+      content: [{ type: "output_text", text: "Done." }],
+    });
+    frames.push(...r.end(result));
+    const payloads = frames.map((f) => ("data" in f ? (JSON.parse(f.data) as Payload) : null));
+    expect(payloads.map((p) => p?.type).slice(-4)).toEqual([
+      "response.output_text.done",
+      "response.content_part.done",
+      "response.output_item.done",
+      "response.completed",
+    ]);
+    expect(payloads.map((p) => p?.sequence_number)).toEqual(payloads.map((_, i) => i));
+    expect(payloads.at(-1)?.response).toEqual(stored);
+  });
+});
+
 describe("ResponsesRenderer whole", () => {
   it("builds the response from the result's blocks", () => {
     const response = renderer({ metadata: { k: "v" }, instructions: "Be brief." }).whole({
