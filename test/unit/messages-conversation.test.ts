@@ -13,7 +13,7 @@ import {
   parseMessagesRequest,
 } from "../../src/surfaces/messages/schema.ts";
 
-const base = { model: "claude-sonnet-4-5", max_tokens: 1024 };
+const base = { model: "sonnet", max_tokens: 1024 };
 
 /** The ProxyError `fn` throws. */
 function thrown(fn: () => unknown): ProxyError {
