@@ -17,6 +17,7 @@ import { allowedMethods } from "./http/methods.ts";
 import { originGuard } from "./http/origin.ts";
 import { chatRoutes } from "./routes/chat.ts";
 import { modelsRoutes } from "./routes/models.ts";
+import { messagesRoutes } from "./surfaces/messages/route.ts";
 
 /**
  * Whether errors of a request are rendered in the Messages API's shape
@@ -144,6 +145,7 @@ export function createApp(deps: AppDeps): Hono {
   });
   app.route("/v1", modelsRoutes(deps));
   app.route("/v1", chatRoutes(deps));
+  app.route("/v1", messagesRoutes(deps));
 
   // OPTIONS that CORS did not answer (no Origin, the proxy's own, or CORS off): the methods.
   app.options("*", (c) => {
@@ -156,9 +158,12 @@ export function createApp(deps: AppDeps): Hono {
   const errorResponse = (c: Context, error: ProxyError): Response => {
     if (wantsAnthropicErrors(c.req.path, c.req.raw.headers)) {
       const requestId = c.get("requestId");
-      return c.json(anthropicErrorBody(error, requestId), anthropicStatus(error) as 400, {
+      const status = anthropicStatus(error);
+      return c.json(anthropicErrorBody(error, requestId), status as 400, {
         ...error.headers(),
         "request-id": requestId,
+        // What the proxy cannot do (501) does not get better by retrying; the SDKs retry 5xx.
+        ...(status === 501 ? { "x-should-retry": "false" } : {}),
       });
     }
     return c.json(error.toJSON(), error.status as 400, error.headers());
