@@ -8,7 +8,7 @@
  *   `x-should-retry: false` so the SDKs do not retry it.
  * Errors on these paths are rendered in Anthropic's shape by the app's onError (app.ts).
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import type { AppDeps } from "../../deps.ts";
 import { ProxyError } from "../../errors.ts";
 import { resolveModel } from "../../models.ts";
@@ -30,6 +30,13 @@ export function countTokensUnsupported(): ProxyError {
 /** The Messages routes. */
 export function messagesRoutes(deps: AppDeps): Hono {
   const app = new Hono();
+  // The API's own request id header, which the SDKs expose as `_request_id` / `requestID`.
+  const requestIdHeader: MiddlewareHandler = async (c, next) => {
+    c.header("request-id", c.get("requestId"));
+    await next();
+  };
+  app.use("/messages", requestIdHeader);
+  app.use("/messages/*", requestIdHeader);
   app.post("/messages", async (c) => {
     const request = parseMessagesBody(await c.req.text());
     const model = resolveModel(request.model, deps.config);
