@@ -15,8 +15,8 @@ import { boundedBody } from "./http/body.ts";
 import { closeAfterRefusal, holdOpen } from "./http/connection.ts";
 import { allowedMethods } from "./http/methods.ts";
 import { originGuard } from "./http/origin.ts";
-import { chatRoutes } from "./routes/chat.ts";
 import { modelsRoutes } from "./routes/models.ts";
+import { chatRoutes } from "./surfaces/chat/route.ts";
 import { messagesRoutes } from "./surfaces/messages/route.ts";
 
 /**

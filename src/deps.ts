@@ -5,12 +5,12 @@
 
 import type { Watchdog } from "./claude/watchdog.ts";
 import type { Config } from "./config.ts";
+import type { ToolRuns } from "./engine/registry.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import type { ConcurrencyLimiter } from "./limiter.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Runtime } from "./runtime/types.ts";
-import type { ToolRuns } from "./tools/registry.ts";
 import type { UsageStore } from "./usage.ts";
 
 /** What start-up found out about the claude CLI. */

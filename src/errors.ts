@@ -146,11 +146,19 @@ export function anthropicErrorType(error: ProxyError): AnthropicErrorType {
   }
 }
 
-/** The response body of an error in the Messages API's shape: `{"type":"error","error":{"type","message"}}`. */
+/**
+ * The response body of an error in the Messages API's shape: `{"type":"error","error":{"type","message"}}`.
+ * The shape has no `param`: a message that does not name its param gets it as a prefix, as the
+ * API words its own (`messages[0].content[1]: ...`).
+ */
 export function anthropicErrorBody(error: ProxyError, requestId?: string): AnthropicErrorBody {
+  const message =
+    error.param === null || error.message.includes(error.param)
+      ? error.message
+      : `${error.param}: ${error.message}`;
   return {
     type: "error",
-    error: { type: anthropicErrorType(error), message: error.message },
+    error: { type: anthropicErrorType(error), message },
     request_id: requestId ?? null,
   };
 }

@@ -274,8 +274,18 @@ describe("toConversation", () => {
       ],
     });
     expect(conversation.turns[0]?.content).toEqual([
-      { type: "image", url: "data:image/png;base64,iVBORw0KGgo=" },
-      { type: "image", url: "https://example.com/a.jpg" },
+      {
+        type: "image",
+        url: "data:image/png;base64,iVBORw0KGgo=",
+        param: "messages[0].content[0]",
+        urlParam: "messages[0].content[0].source",
+      },
+      {
+        type: "image",
+        url: "https://example.com/a.jpg",
+        param: "messages[0].content[1]",
+        urlParam: "messages[0].content[1].source.url",
+      },
       { type: "text", text: "What are these?" },
     ]);
   });
@@ -347,7 +357,12 @@ describe("toConversation", () => {
         content: "no data\ntry later",
         is_error: true,
       },
-      { type: "image", url: "data:image/gif;base64,R0lG" },
+      {
+        type: "image",
+        url: "data:image/gif;base64,R0lG",
+        param: "messages[2].content[1].content[1]",
+        urlParam: "messages[2].content[1].content[1].source",
+      },
       { type: "text", text: "Summarise." },
     ]);
   });
@@ -371,7 +386,12 @@ describe("toConversation", () => {
     });
     expect(conversation.turns[2]?.content).toEqual([
       { type: "tool_result", tool_use_id: "t", content: "[an image follows the tool results]" },
-      { type: "image", url: "https://x/y.png" },
+      {
+        type: "image",
+        url: "https://x/y.png",
+        param: "messages[2].content[0].content[0]",
+        urlParam: "messages[2].content[0].content[0].source.url",
+      },
     ]);
   });
 

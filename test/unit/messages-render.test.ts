@@ -334,6 +334,16 @@ describe("Anthropic error shape", () => {
       [new ProxyError(504, "late"), 504, "timeout_error"],
       [new ProxyError(503, "busy", { code: "upstream_overloaded" }), 529, "overloaded_error"],
     ];
+    const named = new ProxyError(400, "The image data URL is not valid base64", {
+      param: "messages[0].content[1]",
+    });
+    expect(anthropicErrorBody(named).error.message).toBe(
+      "messages[0].content[1]: The image data URL is not valid base64",
+    );
+    const already = new ProxyError(400, "Invalid value for 'max_tokens': x", {
+      param: "max_tokens",
+    });
+    expect(anthropicErrorBody(already).error.message).toBe("Invalid value for 'max_tokens': x");
     for (const [error, status, type] of cases) {
       expect(anthropicStatus(error)).toBe(status);
       expect(anthropicErrorBody(error, "req_9")).toEqual({

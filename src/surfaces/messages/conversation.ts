@@ -89,13 +89,23 @@ export function systemOf(request: Pick<MessagesRequest, "system" | "messages">):
   return kept.length === 0 ? null : kept.join("\n\n");
 }
 
-/** An image source → the URL the engine takes. */
-function imageUrl(source: Extract<ContentBlockParam, { type: "image" }>["source"]): string {
-  return source.type === "base64" ? `data:${source.media_type};base64,${source.data}` : source.url;
+/**
+ * An image block → the engine's: base64 → data URL, url → the URL; `param` names the block in
+ * errors (`messages[1].content[0]`), `urlParam` its source.
+ */
+function imageBlock(
+  source: Extract<ContentBlockParam, { type: "image" }>["source"],
+  param: string,
+): Block {
+  if (source.type === "base64") {
+    const url = `data:${source.media_type};base64,${source.data}`;
+    return { type: "image", url, param, urlParam: `${param}.source` };
+  }
+  return { type: "image", url: source.url, param, urlParam: `${param}.source.url` };
 }
 
-/** The engine's blocks of one message's content. */
-function blocksOf(content: string | readonly ContentBlockParam[]): Block[] {
+/** The engine's blocks of one message's content; `at` is the message's param (`messages[2]`). */
+function blocksOf(content: string | readonly ContentBlockParam[], at: string): Block[] {
   if (typeof content === "string") return content === "" ? [] : [{ type: "text", text: content }];
   const out: Block[] = [];
   // Images found in tool_results, placed after the run of tool_results they came in.
@@ -104,14 +114,15 @@ function blocksOf(content: string | readonly ContentBlockParam[]): Block[] {
     out.push(...moved);
     moved = [];
   };
-  for (const block of content) {
+  for (const [j, block] of content.entries()) {
+    const param = `${at}.content[${j}]`;
     if (block.type !== "tool_result") flush();
     switch (block.type) {
       case "text":
         if (block.text !== "") out.push({ type: "text", text: block.text });
         break;
       case "image":
-        out.push({ type: "image", url: imageUrl(block.source) });
+        out.push(imageBlock(block.source, param));
         break;
       case "tool_use":
         out.push({ type: "tool_use", id: block.id, name: block.name, input: block.input });
@@ -130,10 +141,8 @@ function blocksOf(content: string | readonly ContentBlockParam[]): Block[] {
         const images =
           typeof inner === "string"
             ? []
-            : inner.flatMap((part) =>
-                part.type === "image"
-                  ? [{ type: "image" as const, url: imageUrl(part.source) }]
-                  : [],
+            : inner.flatMap((part, k) =>
+                part.type === "image" ? [imageBlock(part.source, `${param}.content[${k}]`)] : [],
               );
         moved.push(...images);
         let text = texts.join("\n");
@@ -175,9 +184,9 @@ function outputOf(request: MessagesRequest): OutputFormat {
 /** A validated Messages request as the engine's conversation. Pure; throws nothing. */
 export function toConversation(request: MessagesRequest): Conversation {
   const turns: Turn[] = [];
-  for (const message of request.messages) {
+  for (const [i, message] of request.messages.entries()) {
     if (message.role === "system") continue;
-    turns.push({ role: message.role, content: blocksOf(message.content) });
+    turns.push({ role: message.role, content: blocksOf(message.content, `messages[${i}]`) });
   }
   const choice = request.tool_choice;
   const parallel = !(

@@ -11,6 +11,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import type { AppDeps } from "../../deps.ts";
 import { ProxyError } from "../../errors.ts";
+import { serveTurn } from "../../http/turn.ts";
 import { resolveModel } from "../../models.ts";
 import { modelNotFound } from "../../routes/models.ts";
 import { thinkingDisplay, toConversation } from "./conversation.ts";
@@ -47,9 +48,14 @@ export function messagesRoutes(deps: AppDeps): Hono {
       thinking: thinkingDisplay(request),
       requestId: c.get("requestId"),
     });
-    void conversation;
-    void renderer;
-    throw new ProxyError(501, "POST /v1/messages is not wired yet", { code: "not_implemented" });
+    return serveTurn(c, deps, {
+      surface: "messages",
+      conversation,
+      requestedModel: request.model,
+      model,
+      stream: request.stream === true,
+      renderer,
+    });
   });
   app.post("/messages/count_tokens", () => {
     throw countTokensUnsupported();
