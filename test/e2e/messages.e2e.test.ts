@@ -131,7 +131,7 @@ for (const runtime of RUNTIMES) {
         },
       });
       const message = await client.messages.create({
-        model: "claude-sonnet-4-5-20250929",
+        model: "claude-sonnet-5-5",
         max_tokens: 1000,
         system: [{ type: "text", text: "Be brief.", cache_control: { type: "ephemeral" } }],
         messages: [{ role: "user", content: "Say hello" }],
@@ -140,7 +140,7 @@ for (const runtime of RUNTIMES) {
       expect(message).toMatchObject({
         type: "message",
         role: "assistant",
-        model: "claude-sonnet-4-5-20250929",
+        model: "claude-sonnet-5-5",
         content: [{ type: "text", text: "Hello from the fake." }],
         stop_reason: "end_turn",
         stop_sequence: null,

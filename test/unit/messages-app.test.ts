@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { wantsAnthropicErrors } from "../../src/app.ts";
-import { type StubApp, stubApp } from "./stub-app.ts";
+import { fixtureLines, type StubApp, stubApp } from "./stub-app.ts";
 
 let stub: StubApp | undefined;
 afterEach(async () => {
@@ -145,5 +145,93 @@ describe("GET /v1/models", () => {
     expect(await missing.json()).toEqual(anthropicError("not_found_error"));
     const openai = await stub.app.request("/v1/models");
     expect(await openai.json()).toMatchObject({ object: "list" });
+  });
+});
+
+/** The `[event, data]` pairs of an SSE body (comments skipped). */
+function sseEvents(text: string): Array<[string, Record<string, unknown>]> {
+  return text
+    .split("\n\n")
+    .filter((frame) => frame.trim() !== "" && !frame.startsWith(":"))
+    .map((frame) => [
+      /^event: (.+)$/m.exec(frame)?.[1] ?? "",
+      JSON.parse(/^data: (.+)$/m.exec(frame)?.[1] ?? "null"),
+    ]);
+}
+
+describe("POST /v1/messages with recorded CLI output", () => {
+  const ask = { model: "sonnet", max_tokens: 100, messages: [{ role: "user", content: "Hi" }] };
+
+  it("answers a whole Message (text fixture)", async () => {
+    stub = await stubApp([], { script: () => ({ lines: fixtureLines("text") }) });
+    const response = await post(stub.app, "/v1/messages", ask);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("request-id")).toMatch(/.+/);
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({
+      type: "message",
+      role: "assistant",
+      model: "sonnet",
+      content: [{ type: "text", text: "Hello world!" }],
+      stop_reason: "end_turn",
+      stop_sequence: null,
+      usage: {
+        input_tokens: 12,
+        output_tokens: 5,
+        cache_creation_input_tokens: 20,
+        cache_read_input_tokens: 100,
+      },
+    });
+    expect(String(body.id)).toMatch(/^msg_/);
+  });
+
+  it("streams thinking (when asked) and text as Anthropic's events (thinking fixture)", async () => {
+    stub = await stubApp([], { script: () => ({ lines: fixtureLines("thinking") }) });
+    const response = await post(stub.app, "/v1/messages", {
+      ...ask,
+      stream: true,
+      thinking: { type: "enabled", budget_tokens: 2048 },
+    });
+    expect(response.status).toBe(200);
+    const events = sseEvents(await response.text()).filter(([event]) => event !== "ping");
+    for (const [event, data] of events) expect(data.type).toBe(event);
+    expect(events.map(([event]) => event)).toEqual([
+      "message_start",
+      "content_block_start",
+      "content_block_delta",
+      "content_block_delta",
+      "content_block_delta",
+      "content_block_delta",
+      "content_block_stop",
+      "content_block_start",
+      "content_block_delta",
+      "content_block_delta",
+      "content_block_stop",
+      "message_delta",
+      "message_stop",
+    ]);
+    const deltas = events.filter(([e]) => e === "content_block_delta").map(([, d]) => d.delta);
+    expect(deltas[3]).toEqual({
+      type: "signature_delta",
+      signature: "ZmFrZS1zaWduYXR1cmU6MjA6VGhlIHVzZXIgc2F5cyBoZWxsby4=",
+    });
+    expect(events.at(-2)?.[1]).toMatchObject({
+      delta: { stop_reason: "end_turn", stop_sequence: null },
+      usage: { input_tokens: 10, output_tokens: 8 },
+    });
+  });
+
+  it("leaves thinking out when the request does not ask for it", async () => {
+    stub = await stubApp([], { script: () => ({ lines: fixtureLines("thinking") }) });
+    const response = await post(stub.app, "/v1/messages", ask);
+    const body = (await response.json()) as { content: unknown[] };
+    expect(body.content).toEqual([{ type: "text", text: "Hi there!" }]);
+  });
+
+  it("answers an upstream 529 as 529 overloaded_error (error-529 fixture)", async () => {
+    stub = await stubApp([], { script: () => ({ lines: fixtureLines("error-529") }) });
+    const response = await post(stub.app, "/v1/messages", ask);
+    expect(response.status).toBe(529);
+    expect(await response.json()).toEqual(anthropicError("overloaded_error"));
   });
 });
