@@ -278,12 +278,23 @@ describe("toConversation", () => {
     const conversation = toConversation(request);
     expect(conversation.turns[0]?.content).toEqual([
       { type: "text", text: "What is this?" },
-      { type: "image", url: "data:image/png;base64,AAAA" },
-      { type: "image", url: "https://example.com/a.png" },
+      {
+        type: "image",
+        url: "data:image/png;base64,AAAA",
+        param: "input[0].content[1]",
+        urlParam: "input[0].content[1].image_url",
+      },
+      {
+        type: "image",
+        url: "https://example.com/a.png",
+        param: "input[0].content[2]",
+        urlParam: "input[0].content[2].image_url",
+      },
     ]);
     expect(conversation.output).toEqual({
       type: "json_schema",
       schema: { type: "object", properties: { a: { type: "string" } } },
+      param: "text.format.schema",
     });
     expect(
       toConversation(

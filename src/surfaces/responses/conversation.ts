@@ -61,7 +61,12 @@ function messageBlocks(
           code: "unsupported_value",
         });
       }
-      blocks.push({ type: "image", url: part.image_url ?? "" });
+      blocks.push({
+        type: "image",
+        url: part.image_url ?? "",
+        param: `${param}[${j}]`,
+        urlParam: `${param}[${j}].image_url`,
+      });
       continue;
     }
     const text = partsText([part]);
@@ -144,7 +149,7 @@ function toOutputFormat(request: ResponseCreateRequest): OutputFormat {
   const format = request.text?.format;
   if (format == null || format.type === "text") return { type: "text" };
   if (format.type === "json_object") return { type: "json_object" };
-  return { type: "json_schema", schema: format.schema };
+  return { type: "json_schema", schema: format.schema, param: "text.format.schema" };
 }
 
 function toToolChoice(choice: ResponseCreateRequest["tool_choice"]): ToolChoice {

@@ -218,6 +218,8 @@ export class ResponsesRenderer implements TurnRenderer {
   readonly #items: OpenItem[] = [];
   #open: OpenItem | null = null;
   #final: ResponseObject | null = null;
+  /** The `.done` frames of the item that {@link response} closed, for {@link end} to send. */
+  readonly #closing: SseFrame[] = [];
 
   constructor(meta: ResponseMeta) {
     this.#meta = meta;
@@ -446,31 +448,33 @@ export class ResponsesRenderer implements TurnRenderer {
   }
 
   /**
-   * The finished response of a successful turn: the streamed items when events were rendered,
-   * else the result's blocks (whole answers). Built once; later calls return the same object.
+   * The finished response of a successful turn: the streamed items when events were rendered
+   * (the open one closed here, its `.done` frames kept for {@link end}), else the result's
+   * blocks (whole answers). Built once; later calls return the same object, so what
+   * `onComplete` stores is what the client sees.
    */
   response(result: TurnResult): ResponseObject {
     if (this.#final !== null) return this.#final;
+    this.#closing.push(...this.#close(result.end));
+    const ended = endStatus(result.end);
     const output =
       this.#items.length > 0
         ? this.#items.map((open) => open.item)
-        : outputFromBlocks(result, endStatus(result.end).status);
-    const ended = endStatus(result.end);
+        : outputFromBlocks(result, ended.status);
+    const now = this.#meta.now?.() ?? Math.floor(Date.now() / 1000);
     this.#final = {
       ...baseResponse(this.#meta),
       ...ended,
       output,
       usage: toResponseUsage(result.end.usage),
-      completed_at:
-        ended.status === "completed" ? (this.#meta.now?.() ?? Math.floor(Date.now() / 1000)) : null,
+      completed_at: ended.status === "completed" ? now : null,
     };
     return this.#final;
   }
 
   end(result: TurnResult): SseFrame[] {
-    const frames = this.#close(result.end);
-    // Items closed above changed in place; the response is built after, so they are final.
     const response = this.response(result);
+    const frames = this.#closing.splice(0);
     const type = response.status === "completed" ? "response.completed" : "response.incomplete";
     frames.push(this.#event({ type, response }));
     return frames;
