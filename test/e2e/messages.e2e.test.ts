@@ -375,6 +375,30 @@ for (const runtime of RUNTIMES) {
       expect(error.headers?.get("retry-after")).toBeTruthy();
     });
 
+    it("a stream the upstream drops mid-answer ends with an error event the SDK raises", async () => {
+      fake.script(
+        // message_start, content_block_start, ping, then 3 text deltas: the socket dies. Paced,
+        // so that the CLI prints the deltas before the drop (see faults.e2e.test.ts).
+        {
+          content: [{ type: "text", text: "Partial answer that never ends" }],
+          dropAfterEvents: 6,
+          delayMs: 150,
+        },
+        // The CLI's retry gets a complete answer, which must not be appended.
+        { content: [{ type: "text", text: "A different complete answer" }] },
+      );
+      const deltas: string[] = [];
+      const stream = client.messages
+        .stream({ model: "sonnet", max_tokens: 100, messages: [{ role: "user", content: "drop" }] })
+        .on("text", (delta) => deltas.push(delta));
+      const error = await rejection(stream.finalMessage());
+      expect(error.error).toMatchObject({
+        type: "error",
+        error: { type: "api_error", message: expect.stringContaining("dropped") },
+      });
+      expect(["Part", "Partial ", "Partial answ"]).toContain(deltas.join(""));
+    });
+
     it("count_tokens is a clear 501; models.list answers in Anthropic's shape", async () => {
       const error = await rejection(
         client.messages.countTokens({
