@@ -278,6 +278,52 @@ for (const runtime of RUNTIMES) {
       ]);
     });
 
+    it("a streamed tool loop with thinking passed back: the same CLI run continues", async () => {
+      const input = { city: "Bern" };
+      fake.script({
+        content: [
+          { type: "thinking", thinking: "I need the weather." },
+          { type: "tool_use", id: "toolu_msg_think", name: "mcp__client__get_weather", input },
+        ],
+        chunkSize: 4,
+      });
+      const question: Anthropic.MessageParam = { role: "user", content: "Weather in Bern?" };
+      const ask = {
+        model: "sonnet",
+        max_tokens: 8000,
+        thinking: { type: "enabled" as const, budget_tokens: 2000 },
+        tools: [WEATHER],
+      };
+      const first = await client.messages.stream({ ...ask, messages: [question] }).finalMessage();
+      expect(first.stop_reason).toBe("tool_use");
+      expect(first.content).toEqual([
+        { type: "thinking", thinking: "I need the weather.", signature: expect.any(String) },
+        { type: "tool_use", id: "toolu_msg_think", name: "get_weather", input },
+      ]);
+
+      fake.script({ content: [{ type: "text", text: "Cold in Bern." }] });
+      const second = await client.messages
+        .stream({
+          ...ask,
+          messages: [
+            question,
+            { role: "assistant", content: first.content },
+            {
+              role: "user",
+              content: [{ type: "tool_result", tool_use_id: "toolu_msg_think", content: "-3 °C" }],
+            },
+          ],
+        })
+        .finalMessage();
+      expect(second.content).toEqual([{ type: "text", text: "Cold in Bern." }]);
+      expect(heads()).toBe(1);
+      expect(fake.requests).toHaveLength(2);
+      expect(turns(fake.requests[1]?.body).at(-1)).toEqual({
+        role: "user",
+        blocks: ["tool_result:toolu_msg_think:-3 °C"],
+      });
+    });
+
     it("thinking: streamed thinking and signature deltas, thinking blocks in the final message", async () => {
       fake.script({
         content: [
