@@ -482,11 +482,24 @@ export class ResponsesRenderer implements TurnRenderer {
 
   error(error: ProxyError): SseFrame[] {
     const code = error.code ?? (error.status === 429 ? "rate_limit_exceeded" : "server_error");
+    // The item cut short keeps what it received, marked incomplete (no `.done` events).
+    const open = this.#open;
+    if (open !== null) {
+      const { item } = open;
+      if (item.type === "message") {
+        item.content = [{ type: "output_text", text: open.text, annotations: [] }];
+      } else if (item.type === "reasoning") {
+        item.summary = [{ type: "summary_text", text: open.text }];
+      } else {
+        item.arguments = open.text;
+      }
+      item.status = "incomplete";
+    }
     const response: ResponseObject = {
       ...baseResponse(this.#meta),
       status: "failed",
       error: { code, message: error.message },
-      output: this.#items.map((open) => open.item),
+      output: this.#items.map((item) => item.item),
     };
     return [
       this.#event({ type: "error", code, message: error.message, param: error.param }),
