@@ -1,7 +1,7 @@
 /** The Responses surface's request side: body → validated request → engine Conversation. */
 import { describe, expect, it } from "vitest";
 import { ProxyError } from "../../src/errors.ts";
-import { MAX_JSON_VALUES, MAX_MESSAGES } from "../../src/openai/schema.ts";
+import { MAX_JSON_VALUES, MAX_MESSAGES } from "../../src/http/json.ts";
 import {
   SIGNATURE_PREFIX,
   signatureOf,

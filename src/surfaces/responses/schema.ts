@@ -3,34 +3,31 @@
  * `ResponseCreateParams` (https://platform.openai.com/docs/api-reference/responses/create).
  * Unknown fields are tolerated (`looseObject`); wrong types, built-in tools and features the
  * claude CLI cannot serve are a 400 naming the field. Bounded as the chat schema is
- * (src/openai/schema.ts): the body's JSON values are counted before parsing, arrays before
+ * (src/http/json.ts): the body's JSON values are counted before parsing, arrays before
  * validation, and items are validated one by one.
  */
 import { z } from "zod";
 import { ProxyError } from "../../errors.ts";
 import {
+  checkLength,
   countJsonValues,
-  exceedsJsonDepth,
+  isObject,
+  JsonSchemaObject,
   MAX_CONTENT_PARTS,
-  MAX_JSON_DEPTH,
   MAX_JSON_VALUES,
   MAX_MESSAGES,
   MAX_MODEL_LENGTH,
-  MAX_TOOLS,
+  parseJsonBody,
   requestError,
-} from "../../openai/schema.ts";
+  tooManyValues,
+} from "../../http/json.ts";
 
+/** Most entries in `tools` (OpenAI's own limit). */
+export const MAX_TOOLS = 128;
 /** Most entries in `metadata` (OpenAI's limit), and the longest key and value, characters. */
 export const MAX_METADATA_KEYS = 16;
 const MAX_METADATA_KEY = 64;
 const MAX_METADATA_VALUE = 512;
-
-/** A JSON object (JSON Schema) that can be serialised again: at most {@link MAX_JSON_DEPTH} levels. */
-const JsonSchemaObject = z
-  .record(z.string(), z.unknown())
-  .refine((value) => !exceedsJsonDepth(value), {
-    message: `must not nest deeper than ${MAX_JSON_DEPTH} levels`,
-  });
 
 /** `{type:"input_text", text}`. */
 const InputText = z.looseObject({ type: z.literal("input_text"), text: z.string() });
@@ -206,31 +203,8 @@ export const BUILT_IN_TOOLS = [
   "custom",
 ] as const;
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function unsupported(param: string, message: string): ProxyError {
   return new ProxyError(400, message, { param, code: "unsupported_value" });
-}
-
-function tooManyValues(param: string | null): ProxyError {
-  const where = param === null ? "The request body" : `'${param}'`;
-  return new ProxyError(
-    400,
-    `${where} holds more than ${MAX_JSON_VALUES} JSON values (objects, arrays and array elements)`,
-    { param, code: "too_many_values" },
-  );
-}
-
-function checkLength(value: unknown, max: number, param: string): void {
-  if (Array.isArray(value) && value.length > max) {
-    throw new ProxyError(
-      400,
-      `Invalid '${param}': array too long. Expected an array with maximum length ${max}, but got an array with length ${value.length} instead.`,
-      { param, code: "array_above_max_length" },
-    );
-  }
 }
 
 /**
@@ -334,19 +308,8 @@ function parseTool(tool: unknown, index: number): FunctionTool {
  * @throws ProxyError 400 `too_many_values`, `invalid_json`, or what validation throws.
  */
 export function parseResponseBody(text: string): ResponseCreateRequest {
-  const values = countJsonValues(text);
-  if (values > MAX_JSON_VALUES) throw tooManyValues(null);
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (error) {
-    throw new ProxyError(
-      400,
-      `Could not parse the request body as JSON: ${(error as Error).message}`,
-      { code: "invalid_json" },
-    );
-  }
-  return parseResponseRequest(body, MAX_JSON_VALUES - values);
+  const { body, valueBudget } = parseJsonBody(text);
+  return parseResponseRequest(body, valueBudget);
 }
 
 /**
