@@ -106,6 +106,59 @@ describe("POST /v1/responses with recorded CLI output", () => {
     });
   });
 
+  it("resolves item_reference items (as the AI SDK sends them with store on) from the stored response", async () => {
+    stub = await stubApp([], { script: () => ({ lines: fixtureLines("text") }) });
+    const first = await request(stub.app, "POST", "/v1/responses", {
+      model: "sonnet",
+      input: "Hi",
+    });
+    const answer = (await first.json()) as { output: Array<{ id: string }> };
+    const messageId = answer.output[0]?.id ?? "";
+    expect(messageId).toMatch(/^msg_[0-9a-f]{48}_0$/);
+    const items = (await (
+      await request(
+        stub.app,
+        "GET",
+        `/v1/responses/${(answer as unknown as { id: string }).id}/input_items`,
+      )
+    ).json()) as { data: Array<{ id: string }> };
+    const userId = items.data[0]?.id ?? "";
+    const second = await request(stub.app, "POST", "/v1/responses", {
+      model: "sonnet",
+      input: [
+        { type: "item_reference", id: userId },
+        { type: "item_reference", id: messageId },
+        { role: "user", content: "Again" },
+      ],
+    });
+    expect(second.status).toBe(200);
+    const { id } = (await second.json()) as { id: string };
+    const stored = (await (
+      await request(stub.app, "GET", `/v1/responses/${id}/input_items?order=asc`)
+    ).json()) as { data: Array<Record<string, unknown>> };
+    expect(stored.data).toMatchObject([
+      { id: userId, type: "message", role: "user", content: [{ type: "input_text", text: "Hi" }] },
+      {
+        id: messageId,
+        type: "message",
+        role: "assistant",
+        content: [{ type: "output_text", text: "Hello world!" }],
+      },
+      { type: "message", role: "user", content: [{ type: "input_text", text: "Again" }] },
+    ]);
+    const unknown = await request(stub.app, "POST", "/v1/responses", {
+      model: "sonnet",
+      input: [
+        { type: "item_reference", id: `msg_${"0".repeat(48)}_0` },
+        { role: "user", content: "x" },
+      ],
+    });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({
+      error: { code: "item_not_found", param: "input[0]" },
+    });
+  });
+
   it("streams thinking as a reasoning item, then the text (thinking fixture)", async () => {
     stub = await stubApp([], { script: () => ({ lines: fixtureLines("thinking") }) });
     const response = await request(stub.app, "POST", "/v1/responses", {

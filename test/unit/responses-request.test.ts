@@ -86,7 +86,7 @@ describe("parseResponseRequest", () => {
   });
 
   it("refuses unsupported items and parts", () => {
-    expect(fails({ model: "m", input: [{ type: "item_reference", id: "x" }] })).toMatchObject({
+    expect(fails({ model: "m", input: [{ type: "local_shell_call", id: "x" }] })).toMatchObject({
       param: "input[0]",
       code: "unsupported_value",
     });
@@ -329,6 +329,22 @@ describe("toConversation", () => {
         }),
       ),
     ).toThrow(/not in tools/);
+  });
+
+  it("refuses an item_reference left unresolved (404 item_not_found)", () => {
+    const request = parseResponseRequest({
+      model: "m",
+      input: [
+        { role: "user", content: "Hi" },
+        { type: "item_reference", id: "msg_unknown" },
+      ],
+    });
+    try {
+      toConversation(request);
+      throw new Error("expected a 404");
+    } catch (error) {
+      expect(error).toMatchObject({ status: 404, param: "input[1]", code: "item_not_found" });
+    }
   });
 
   it("knows its own signatures only", () => {

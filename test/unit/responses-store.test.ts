@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { nodeRuntime } from "../../src/runtime/node.ts";
-import { baseResponse } from "../../src/surfaces/responses/render.ts";
+import { baseResponse, referencedResponseId } from "../../src/surfaces/responses/render.ts";
 import { parseResponseRequest } from "../../src/surfaces/responses/schema.ts";
 import {
   itemPage,
@@ -27,7 +27,7 @@ function entry(id: string, createdAt: number, owner: string): StoredResponse {
   const request = parseResponseRequest({ model: "gpt-5", input: "Hi" });
   return {
     response: { ...baseResponse({ id, createdAt, request }), status: "completed" },
-    items: toStoredItems(request.input),
+    items: toStoredItems(request.input, id),
     owner,
   };
 }
@@ -111,6 +111,7 @@ describe("input items", () => {
           { type: "function_call_output", call_id: "c1", output: "ok" },
         ],
       }).input,
+      `resp_${"a".repeat(48)}`,
     );
     expect(items[0]).toMatchObject({
       type: "message",
@@ -119,7 +120,18 @@ describe("input items", () => {
       status: "completed",
     });
     expect(items[1]).toMatchObject({ content: [{ type: "output_text", text: "two" }] });
-    expect(items.map((item) => item.id.split("_")[0])).toEqual(["msg", "msg", "fc", "fco"]);
+    const hex = "a".repeat(48);
+    expect(items.map((item) => item.id)).toEqual([
+      `msg_${hex}_i0`,
+      `msg_${hex}_i1`,
+      `fc_${hex}_i2`,
+      `fco_${hex}_i3`,
+    ]);
+    // An item_reference to any of them names the response that stored it.
+    expect(items.map((item) => referencedResponseId(item.id))).toEqual(
+      Array(4).fill(`resp_${hex}`),
+    );
+    expect(referencedResponseId("msg_abc")).toBeNull();
     const desc = itemPage(items, {});
     expect(desc.data.map((item) => item.id)).toEqual(items.map((item) => item.id).reverse());
     expect(desc).toMatchObject({ object: "list", has_more: false, first_id: items[3]?.id });

@@ -135,6 +135,13 @@ export function itemsToTurns(items: readonly InputItem[]): { system: string[]; t
       if (signature === null) continue;
       const thinking = (item.summary ?? []).map((part) => part.text).join("");
       add("assistant", [{ type: "thinking", thinking, signature }]);
+    } else if (item.type === "item_reference") {
+      // Resolved against the stored responses before this (see the route); one left is unknown.
+      throw new ProxyError(404, `Item with id '${item.id}' not found.`, {
+        type: "invalid_request_error",
+        param: `input[${i}]`,
+        code: "item_not_found",
+      });
     } else if (item.role === "system" || item.role === "developer") {
       const text = typeof item.content === "string" ? item.content : partsText(item.content);
       if (text !== "") system.push(text);

@@ -123,6 +123,21 @@ export function newId(prefix: string): string {
   return `${prefix}_${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
+/**
+ * The id of item `index` of response `responseId` (`resp_<hex>`): `<prefix>_<hex>_<index>`, so
+ * that an `item_reference` names the stored response that holds it (see
+ * {@link referencedResponseId}). `index` is a string for input items (`i0`, `i1`, ...).
+ */
+export function itemId(prefix: string, responseId: string, index: number | string): string {
+  return `${prefix}_${responseId.replace(/^resp_/, "")}_${index}`;
+}
+
+/** The response an item id of {@link itemId} belongs to, or null for any other id. */
+export function referencedResponseId(id: string): string | null {
+  const match = /^[a-z]+_([0-9a-f]{48})_i?\d+$/.exec(id);
+  return match === null ? null : `resp_${match[1]}`;
+}
+
 /** The Responses `usage` of a turn's Messages-API usage. */
 export function toResponseUsage(usage: CliUsage): ResponseUsage {
   const input =
@@ -301,7 +316,7 @@ export class ResponsesRenderer implements TurnRenderer {
       frames.push(
         ...this.#start({
           type: "message",
-          id: newId("msg"),
+          id: itemId("msg", this.#meta.id, this.#items.length),
           status: "in_progress",
           role: "assistant",
           content: [],
@@ -326,7 +341,13 @@ export class ResponsesRenderer implements TurnRenderer {
   #thinking(text: string): SseFrame[] {
     const frames: SseFrame[] = [];
     if (this.#open?.item.type !== "reasoning") {
-      frames.push(...this.#start({ type: "reasoning", id: newId("rs"), summary: [] }));
+      frames.push(
+        ...this.#start({
+          type: "reasoning",
+          id: itemId("rs", this.#meta.id, this.#items.length),
+          summary: [],
+        }),
+      );
     }
     const open = this.#open as OpenItem;
     open.text += text;
@@ -346,7 +367,7 @@ export class ResponsesRenderer implements TurnRenderer {
     const frames = this.#start(
       {
         type: "function_call",
-        id: newId("fc"),
+        id: itemId("fc", this.#meta.id, this.#items.length),
         call_id: event.id,
         name: event.name,
         arguments: "",
@@ -460,7 +481,7 @@ export class ResponsesRenderer implements TurnRenderer {
     const output =
       this.#items.length > 0
         ? this.#items.map((open) => open.item)
-        : outputFromBlocks(result, ended.status);
+        : outputFromBlocks(result, ended.status, this.#meta.id);
     const now = this.#meta.now?.() ?? Math.floor(Date.now() / 1000);
     this.#final = {
       ...baseResponse(this.#meta),
@@ -517,7 +538,11 @@ export class ResponsesRenderer implements TurnRenderer {
 }
 
 /** Output items of a whole turn's blocks (consecutive texts joined into one message). */
-function outputFromBlocks(result: TurnResult, status: ResponseStatus): OutputItem[] {
+function outputFromBlocks(
+  result: TurnResult,
+  status: ResponseStatus,
+  responseId: string,
+): OutputItem[] {
   const output: OutputItem[] = [];
   const itemStatus = status === "completed" ? "completed" : "incomplete";
   for (const block of result.content) {
@@ -529,7 +554,7 @@ function outputFromBlocks(result: TurnResult, status: ResponseStatus): OutputIte
       } else {
         output.push({
           type: "message",
-          id: newId("msg"),
+          id: itemId("msg", responseId, output.length),
           status: itemStatus,
           role: "assistant",
           content: [{ type: "output_text", text: block.text, annotations: [] }],
@@ -538,7 +563,7 @@ function outputFromBlocks(result: TurnResult, status: ResponseStatus): OutputIte
     } else if (block.type === "thinking") {
       output.push({
         type: "reasoning",
-        id: newId("rs"),
+        id: itemId("rs", responseId, output.length),
         summary: [{ type: "summary_text", text: block.thinking }],
         encrypted_content: block.signature === "" ? null : `${SIGNATURE_PREFIX}${block.signature}`,
       });
@@ -546,7 +571,7 @@ function outputFromBlocks(result: TurnResult, status: ResponseStatus): OutputIte
       const call = result.end.toolCalls.find((c) => c.id === block.id);
       output.push({
         type: "function_call",
-        id: newId("fc"),
+        id: itemId("fc", responseId, output.length),
         call_id: block.id,
         name: call?.name ?? block.name,
         arguments: call?.arguments ?? JSON.stringify(block.input ?? {}),
@@ -560,7 +585,7 @@ function outputFromBlocks(result: TurnResult, status: ResponseStatus): OutputIte
   if (structured !== undefined && !output.some((item) => item.type === "message")) {
     output.push({
       type: "message",
-      id: newId("msg"),
+      id: itemId("msg", responseId, output.length),
       status: itemStatus,
       role: "assistant",
       content: [{ type: "output_text", text: JSON.stringify(structured), annotations: [] }],

@@ -17,14 +17,15 @@ import { serveTurn } from "../../http/turn.ts";
 import { resolveModel } from "../../models.ts";
 import { modelNotFound } from "../../routes/models.ts";
 import { toConversation } from "./conversation.ts";
-import { newId, ResponsesRenderer } from "./render.ts";
-import { parseResponseBody } from "./schema.ts";
+import { newId, ResponsesRenderer, referencedResponseId } from "./render.ts";
+import { type InputItem, parseResponseBody } from "./schema.ts";
 import {
   itemPage,
   outputAsItems,
   ownerOf,
   ResponseStore,
   type StoredItem,
+  type StoredResponse,
   toStoredItems,
 } from "./store.ts";
 
@@ -35,6 +36,33 @@ function responseNotFound(id: string, param: string | null = null): ProxyError {
     param,
     code: param === null ? "not_found" : "previous_response_not_found",
   });
+}
+
+/**
+ * `input` with each `item_reference` replaced by the stored item it names (an item of a
+ * response this key stored: its input items or output). Unknown ones are left for
+ * toConversation to refuse (404 `item_not_found`).
+ */
+async function resolveReferences(
+  input: readonly InputItem[],
+  load: (responseId: string) => Promise<StoredResponse | null>,
+): Promise<InputItem[]> {
+  const loaded = new Map<string, StoredResponse | null>();
+  const out: InputItem[] = [];
+  for (const item of input) {
+    const responseId = item.type === "item_reference" ? referencedResponseId(item.id) : null;
+    if (item.type !== "item_reference" || responseId === null) {
+      out.push(item);
+      continue;
+    }
+    if (!loaded.has(responseId)) loaded.set(responseId, await load(responseId));
+    const stored = loaded.get(responseId);
+    const found = [...(stored?.items ?? []), ...outputAsItems(stored?.response.output ?? [])].find(
+      (candidate) => candidate.id === item.id,
+    );
+    out.push(found ?? item);
+  }
+  return out;
 }
 
 /** Parses `limit`, `order` and `after` of `GET /responses/{id}/input_items`. */
@@ -80,8 +108,12 @@ export function responsesRoutes(deps: AppDeps): Hono {
       if (stored === null) throw responseNotFound(previousId, "previous_response_id");
       previous = [...stored.items, ...outputAsItems(stored.response.output)];
     }
+    if (request.input.some((item) => item.type === "item_reference")) {
+      request.input = await resolveReferences(request.input, (id) => store.get(id, key));
+    }
     const conversation = toConversation(request, previous);
-    const renderer = new ResponsesRenderer({ id: newId("resp"), createdAt: now(), request, now });
+    const id = newId("resp");
+    const renderer = new ResponsesRenderer({ id, createdAt: now(), request, now });
     return serveTurn(c, deps, {
       surface: "responses",
       conversation,
@@ -96,7 +128,7 @@ export function responsesRoutes(deps: AppDeps): Hono {
               try {
                 await store.put({
                   response: renderer.response(result),
-                  items: [...previous, ...toStoredItems(request.input)],
+                  items: [...previous, ...toStoredItems(request.input, id)],
                   owner: key,
                 });
               } catch (error) {

@@ -96,8 +96,18 @@ export const ReasoningItem = z.looseObject({
   status: z.string().nullish(),
 });
 
+/**
+ * A reference to an item of a stored response (`ResponseInputItem.ItemReference`), as the AI
+ * SDK sends for earlier answers when `store` is on: resolved by the route.
+ */
+export const ItemReference = z.looseObject({
+  type: z.literal("item_reference"),
+  id: z.string().min(1).max(256),
+});
+
 /** One item of `input`. */
 export type InputItem =
+  | z.infer<typeof ItemReference>
   | z.infer<typeof MessageItem>
   | z.infer<typeof FunctionCallItem>
   | z.infer<typeof FunctionCallOutputItem>
@@ -247,7 +257,9 @@ function parseItem(item: unknown, index: number): InputItem {
           ? FunctionCallOutputItem
           : type === "reasoning"
             ? ReasoningItem
-            : null;
+            : type === "item_reference"
+              ? ItemReference
+              : null;
   if (schema === null) {
     if (typeof type !== "string") {
       throw new ProxyError(400, `Invalid value for 'input[${index}].type': expected a string`, {
@@ -257,7 +269,7 @@ function parseItem(item: unknown, index: number): InputItem {
     }
     throw unsupported(
       `input[${index}]`,
-      `Input items of type '${type}' are not supported by this proxy (supported: message, function_call, function_call_output, reasoning)`,
+      `Input items of type '${type}' are not supported by this proxy (supported: message, function_call, function_call_output, reasoning, item_reference)`,
     );
   }
   const parsed = schema.safeParse(item);

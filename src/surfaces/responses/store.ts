@@ -10,7 +10,7 @@
  */
 import type { Runtime } from "../../runtime/types.ts";
 import type { OutputItem, ResponseObject } from "./render.ts";
-import { newId } from "./render.ts";
+import { itemId, newId } from "./render.ts";
 import type { InputItem } from "./schema.ts";
 
 /** The folder under the data directory. */
@@ -76,16 +76,22 @@ function itemPrefix(item: InputItem): string {
 }
 
 /**
- * Input items as `input_items` lists them: each with an `id` (kept, or new), messages as
- * `{type:"message", role, content: parts, status}` (a string content becomes one text part).
+ * Input items of response `responseId` as `input_items` lists them: each with an `id` (kept,
+ * or new: `<prefix>_<hex>_i<n>`, see itemId), messages as `{type:"message", role, content:
+ * parts, status}` (a string content becomes one text part).
  */
-export function toStoredItems(items: readonly InputItem[]): StoredItem[] {
-  return items.map((item) => {
-    const id = typeof item.id === "string" && item.id !== "" ? item.id : newId(itemPrefix(item));
+export function toStoredItems(items: readonly InputItem[], responseId: string): StoredItem[] {
+  return items.map((item, n) => {
+    const id =
+      typeof item.id === "string" && item.id !== ""
+        ? item.id
+        : itemId(itemPrefix(item), responseId, `i${n}`);
     if (item.type === "function_call" || item.type === "function_call_output") {
       return { ...item, id, status: item.status ?? "completed" } as StoredItem;
     }
-    if (item.type === "reasoning") return { ...item, id } as StoredItem;
+    if (item.type === "reasoning" || item.type === "item_reference") {
+      return { ...item, id } as StoredItem;
+    }
     const content =
       typeof item.content === "string"
         ? [
