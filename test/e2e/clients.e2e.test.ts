@@ -689,7 +689,8 @@ if (!useNode) {
         try {
           const codexHome = join(run.home, ".codex");
           await mkdir(codexHome, { recursive: true });
-          // What a user writes (README "Client setup"), with update checks and analytics off.
+          // What a user writes (README "Client setup"), with update checks, analytics and
+          // plugins off.
           await writeFile(
             join(codexHome, "config.toml"),
             [
@@ -700,6 +701,8 @@ if (!useNode) {
               "",
               "[features]",
               "multi_agent = false",
+              // Else it syncs plugins from github.com and chatgpt.com at start-up.
+              "plugins = false",
               "",
               "[analytics]",
               "enabled = false",
