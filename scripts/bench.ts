@@ -12,7 +12,7 @@
 import { spawn } from "node:child_process";
 import OpenAI from "openai";
 import { buildArgs } from "../src/claude/argv.ts";
-import { userTurnLine } from "../src/claude/prompt.ts";
+import { userTurnLine } from "../src/claude/session.ts";
 import { type E2eRuntime, makeE2eDirs, proxyEnv, startProxy } from "../test/e2e/harness.ts";
 import { claudeBin, cliEnv } from "../test/fixtures/claude-cli.ts";
 import { startFakeAnthropic } from "../test/fixtures/fake-anthropic.ts";

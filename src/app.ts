@@ -4,19 +4,33 @@
  * one `onError` that renders every failure in OpenAI's error shape. No runtime globals:
  * everything comes in through {@link AppDeps}.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { apiKeyAuth, keyMatches, presentedKey } from "./auth.ts";
 import { classifyCliVersion, TESTED_CLI_RANGE } from "./claude/supported.ts";
 import type { AppDeps } from "./deps.ts";
-import { ProxyError, toProxyError } from "./errors.ts";
+import { anthropicErrorBody, anthropicStatus, ProxyError, toProxyError } from "./errors.ts";
 import { boundedBody } from "./http/body.ts";
 import { closeAfterRefusal, holdOpen } from "./http/connection.ts";
 import { allowedMethods } from "./http/methods.ts";
 import { originGuard } from "./http/origin.ts";
-import { chatRoutes } from "./routes/chat.ts";
 import { modelsRoutes } from "./routes/models.ts";
+import { chatRoutes } from "./surfaces/chat/route.ts";
+import { messagesRoutes } from "./surfaces/messages/route.ts";
+
+/**
+ * Whether errors of a request are rendered in the Messages API's shape
+ * (`{"type":"error","error":{"type","message"}}`, https://docs.anthropic.com/en/api/errors):
+ * paths under `/v1/messages`, and `/v1/models` asked with an `anthropic-version` header (as the
+ * Anthropic SDKs send). Everything else answers in OpenAI's shape.
+ */
+export function wantsAnthropicErrors(path: string, headers: Headers): boolean {
+  if (path === "/v1/messages" || path.startsWith("/v1/messages/")) return true;
+  return (
+    (path === "/v1/models" || path.startsWith("/v1/models/")) && headers.has("anthropic-version")
+  );
+}
 
 /** Paths reachable without an API key. */
 function isPublicPath(path: string): boolean {
@@ -66,8 +80,11 @@ export function createApp(deps: AppDeps): Hono {
           "x-request-id",
           "OpenAI-Organization",
           "OpenAI-Project",
+          "anthropic-version",
+          "anthropic-beta",
+          "anthropic-dangerous-direct-browser-access",
         ],
-        exposeHeaders: ["x-request-id", "Retry-After", "x-claude-compacted"],
+        exposeHeaders: ["x-request-id", "request-id", "Retry-After", "x-claude-compacted"],
         maxAge: 600,
       }),
     );
@@ -128,6 +145,7 @@ export function createApp(deps: AppDeps): Hono {
   });
   app.route("/v1", modelsRoutes(deps));
   app.route("/v1", chatRoutes(deps));
+  app.route("/v1", messagesRoutes(deps));
 
   // OPTIONS that CORS did not answer (no Origin, the proxy's own, or CORS off): the methods.
   app.options("*", (c) => {
@@ -136,12 +154,26 @@ export function createApp(deps: AppDeps): Hono {
     return c.body(null, 204, { Allow: methods.join(", ") });
   });
 
+  /** An error response in the shape the request's surface uses (see wantsAnthropicErrors). */
+  const errorResponse = (c: Context, error: ProxyError): Response => {
+    if (wantsAnthropicErrors(c.req.path, c.req.raw.headers)) {
+      const requestId = c.get("requestId");
+      const status = anthropicStatus(error);
+      return c.json(anthropicErrorBody(error, requestId), status as 400, {
+        ...error.headers(),
+        "request-id": requestId,
+        // What the proxy cannot do (501) does not get better by retrying; the SDKs retry 5xx.
+        ...(status === 501 ? { "x-should-retry": "false" } : {}),
+      });
+    }
+    return c.json(error.toJSON(), error.status as 400, error.headers());
+  };
   app.notFound((c) => {
     const error = new ProxyError(404, `Unknown route: ${c.req.method} ${c.req.path}`, {
       type: "invalid_request_error",
       code: "unknown_url",
     });
-    return c.json(error.toJSON(), 404);
+    return errorResponse(c, error);
   });
   app.onError((err, c) => {
     const error = toProxyError(err);
@@ -151,7 +183,7 @@ export function createApp(deps: AppDeps): Hono {
         "unhandled error",
       );
     }
-    return c.json(error.toJSON(), error.status as 400, error.headers());
+    return errorResponse(c, error);
   });
   return app;
 }

@@ -2,7 +2,7 @@
  * API-key access control: with keys configured, every route needs `Authorization: Bearer KEY`
  * or `x-api-key: KEY`, except `/health` (which then shows only its `status` to a request
  * without a valid key) and the per-run MCP endpoints (which check their own per-run secret,
- * tools/bridge.ts). Keys are compared in constant time (Hono's `timingSafeEqual`, which hashes both
+ * engine/bridge.ts). Keys are compared in constant time (Hono's `timingSafeEqual`, which hashes both
  * sides first).
  */
 import type { MiddlewareHandler } from "hono";

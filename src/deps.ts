@@ -3,30 +3,18 @@
  * `createApp`. Holding it in one object keeps routes free of runtime globals.
  */
 
+import type { ClaudeInfo } from "./claude/probe.ts";
 import type { Watchdog } from "./claude/watchdog.ts";
 import type { Config } from "./config.ts";
+import type { ToolRuns } from "./engine/registry.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import type { ConcurrencyLimiter } from "./limiter.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Runtime } from "./runtime/types.ts";
-import type { ToolRuns } from "./tools/registry.ts";
 import type { UsageStore } from "./usage.ts";
 
-/** What start-up found out about the claude CLI. */
-export interface ClaudeInfo {
-  /** The resolved program, or null when it was not found. */
-  path: string | null;
-  /**
-   * Arguments that go before the CLI's own: set when a Windows npm shim runs a JavaScript CLI,
-   * `path` then being node and this the script (see claude/resolve.ts).
-   */
-  args?: readonly string[];
-  /** `claude --version` output, e.g. "2.1.332 (Claude Code)", or null. */
-  version: string | null;
-  /** Why it is unusable, when it is. */
-  error: string | null;
-}
+export type { ClaudeInfo };
 
 /** Dependencies of {@link createApp}. */
 export interface AppDeps {

@@ -85,3 +85,80 @@ export function toProxyError(error: unknown): ProxyError {
   if (error instanceof ProxyError) return error;
   return new ProxyError(500, "Internal proxy error", { type: "server_error", cause: error });
 }
+
+/**
+ * The Messages API's error `type` values (https://docs.anthropic.com/en/api/errors), by HTTP
+ * status: 400 invalid_request_error, 401 authentication_error, 402 billing_error,
+ * 403 permission_error, 404 not_found_error, 413 request_too_large, 429 rate_limit_error,
+ * 500 api_error, 504 timeout_error, 529 overloaded_error.
+ */
+export type AnthropicErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "billing_error"
+  | "permission_error"
+  | "not_found_error"
+  | "request_too_large"
+  | "rate_limit_error"
+  | "api_error"
+  | "timeout_error"
+  | "overloaded_error";
+
+/** The JSON body of an error response in the Messages API's shape. */
+export interface AnthropicErrorBody {
+  type: "error";
+  error: { type: AnthropicErrorType; message: string };
+  /** The proxy's request id (also sent as the `request-id` header), or null. */
+  request_id: string | null;
+}
+
+/**
+ * The HTTP status an error gets on the Messages surface: its own, except that an upstream
+ * overload (`upstream_overloaded`, which the OpenAI surfaces answer as 503) stays the API's 529.
+ */
+export function anthropicStatus(error: ProxyError): number {
+  return error.code === "upstream_overloaded" ? 529 : error.status;
+}
+
+/** The Messages API's error type for an error ({@link AnthropicErrorType}, chosen by status). */
+export function anthropicErrorType(error: ProxyError): AnthropicErrorType {
+  const status = anthropicStatus(error);
+  switch (status) {
+    case 401:
+      return "authentication_error";
+    case 402:
+      return "billing_error";
+    case 403:
+      return "permission_error";
+    case 404:
+      return "not_found_error";
+    case 408:
+    case 504:
+      return "timeout_error";
+    case 413:
+      return "request_too_large";
+    case 429:
+      return "rate_limit_error";
+    case 529:
+      return "overloaded_error";
+    default:
+      return status >= 500 ? "api_error" : "invalid_request_error";
+  }
+}
+
+/**
+ * The response body of an error in the Messages API's shape: `{"type":"error","error":{"type","message"}}`.
+ * The shape has no `param`: a message that does not name its param gets it as a prefix, as the
+ * API words its own (`messages[0].content[1]: ...`).
+ */
+export function anthropicErrorBody(error: ProxyError, requestId?: string): AnthropicErrorBody {
+  const message =
+    error.param === null || error.message.includes(error.param)
+      ? error.message
+      : `${error.param}: ${error.message}`;
+  return {
+    type: "error",
+    error: { type: anthropicErrorType(error), message },
+    request_id: requestId ?? null,
+  };
+}

@@ -3,24 +3,25 @@
  * proxy stops taking requests (503), lets running ones finish within a grace period, then
  * stops the rest (their CLIs are killed, their temp files removed).
  */
+
+import type { Run } from "./engine/run.ts";
 import { ProxyError } from "./errors.ts";
-import type { LiveRun } from "./tools/registry.ts";
 
 /** Tracks live runs and the draining state. */
 export class Lifecycle {
   /** Runs whose CLI is alive (streaming, collecting, or waiting for tool results). */
-  readonly runs = new Set<LiveRun>();
+  readonly runs = new Set<Run>();
   /** True once shutdown began: new requests get 503. */
   draining = false;
   readonly #idleWaiters: Array<() => void> = [];
 
   /** Registers a run until {@link end} is called for it. */
-  begin(run: LiveRun): void {
+  begin(run: Run): void {
     this.runs.add(run);
   }
 
   /** Forgets a run (it has ended). */
-  end(run: LiveRun): void {
+  end(run: Run): void {
     this.runs.delete(run);
     this.checkIdle();
   }
@@ -54,16 +55,14 @@ export class Lifecycle {
   /** Aborts every live run and waits (up to `capMs`) for their CLIs to exit. */
   async stopAll(capMs: number): Promise<void> {
     const runs = [...this.runs];
-    const stops = runs.map(async (run) => {
-      run.controller.abort(
+    const stops = runs.map((run) =>
+      run.stop(
         new ProxyError(503, "The proxy is shutting down", {
           type: "server_error",
           code: "shutting_down",
         }),
-      );
-      await run.events.return(undefined).catch(() => {});
-      run.release();
-    });
+      ),
+    );
     await Promise.race([Promise.all(stops), new Promise((r) => setTimeout(r, capMs))]);
   }
 }

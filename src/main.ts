@@ -10,13 +10,13 @@ import { classifyCliVersion, TESTED_CLI_RANGE } from "./claude/supported.ts";
 import { Watchdog } from "./claude/watchdog.ts";
 import { ConfigError, helpText, parseCommand } from "./config.ts";
 import { defaultDataDir } from "./data-dir.ts";
+import { ToolRuns } from "./engine/registry.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import { ConcurrencyLimiter } from "./limiter.ts";
 import { createLogger } from "./log.ts";
 import { createMetrics } from "./metrics.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import type { Runtime, Server } from "./runtime/types.ts";
-import { ToolRuns } from "./tools/registry.ts";
 import { UsageStore } from "./usage.ts";
 import { VERSION } from "./version.ts";
 
@@ -108,7 +108,6 @@ const metrics = createMetrics({ rss: () => runtime.rss() });
 
 const toolRuns = new ToolRuns();
 const lifecycle = new Lifecycle();
-toolRuns.onStop = (run) => lifecycle.end(run);
 const limiter = new ConcurrencyLimiter(
   config.maxConcurrency,
   config.maxQueue,

@@ -35,6 +35,8 @@ export interface Metrics {
    * answered; every other name is `other`.
    */
   readonly chatCompletions: Counter<"model" | "stream" | "status">;
+  /** Turns answered on every surface (`chat`, `responses`, `messages`). */
+  readonly turns: Counter<"surface" | "model" | "stream" | "status">;
   /** `tokens_total{model,type}`: tokens, `type` = prompt | completion | cached; `model` as above. */
   readonly tokens: Counter<"model" | "type">;
   /** `claude_processes`: claude CLI processes running now (waiting ones included). */
@@ -73,6 +75,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: "chat_completions_total",
       help: "Chat completions, by Claude model (as run by the CLI), streaming and HTTP status",
       labelNames: ["model", "stream", "status"],
+      registers,
+    }),
+    turns: new Counter({
+      name: "turns_total",
+      help: "Requests answered by a CLI turn, by API surface (chat, responses, messages), Claude model, streaming and HTTP status",
+      labelNames: ["surface", "model", "stream", "status"],
       registers,
     }),
     tokens: new Counter({

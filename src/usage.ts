@@ -21,6 +21,8 @@ export interface UsageRecord {
    * first 32 the API answered is recorded as `other` (src/models.ts `ModelLabels`).
    */
   model: string;
+  /** The API surface it came through: `chat`, `responses` or `messages` (`chat` for older records). */
+  surface: string;
   /** Input tokens, cached ones included. */
   prompt_tokens: number;
   completion_tokens: number;
@@ -31,7 +33,10 @@ export interface UsageRecord {
 }
 
 /** What {@link UsageStore.record} takes: a record whose `time` defaults to now. */
-export type UsageEntry = Omit<UsageRecord, "time"> & { time?: string };
+export type UsageEntry = Omit<UsageRecord, "time" | "surface"> & {
+  time?: string;
+  surface?: string;
+};
 
 /** Summed figures, over all models or for one. */
 export interface UsageFigures {
@@ -53,6 +58,8 @@ export interface UsageTotals extends UsageFigures {
   object: "usage";
   since: string | null;
   by_model: Record<string, UsageFigures>;
+  /** Per API surface (`chat`, `responses`, `messages`). */
+  by_surface: Record<string, UsageFigures>;
 }
 
 /** What the store needs from the runtime. */
@@ -103,6 +110,7 @@ export function toUsageRecord(value: unknown): UsageRecord | null {
     time: v.time,
     request_id: v.request_id,
     model: v.model,
+    surface: typeof v.surface === "string" ? v.surface : "chat",
     prompt_tokens: v.prompt_tokens,
     completion_tokens: v.completion_tokens,
     cached_tokens: v.cached_tokens,
@@ -119,6 +127,7 @@ export class UsageStore {
   readonly #runtime: UsageRuntime;
   readonly #totals = emptyFigures();
   readonly #byModel = new Map<string, UsageFigures>();
+  readonly #bySurface = new Map<string, UsageFigures>();
   #since: string | null = null;
   /** The chain of appends: each waits for the one before. */
   #writes: Promise<void> = Promise.resolve();
@@ -174,6 +183,7 @@ export class UsageStore {
       time: entry.time ?? new Date().toISOString(),
       request_id: entry.request_id,
       model: entry.model,
+      surface: entry.surface ?? "chat",
       prompt_tokens: entry.prompt_tokens,
       completion_tokens: entry.completion_tokens,
       cached_tokens: entry.cached_tokens,
@@ -198,27 +208,34 @@ export class UsageStore {
   /** The `GET /v1/usage` body: totals and per-model figures over every record. */
   totals(): UsageTotals {
     // fromEntries defines own properties, so a model named "__proto__" stays a plain key.
-    const byModel: Record<string, UsageFigures> = Object.fromEntries(
-      [...this.#byModel]
-        .sort(([a], [b]) => (a < b ? -1 : 1))
-        .map(([model, figures]) => [model, withRoundedCost(figures)]),
-    );
+    const sorted = (map: Map<string, UsageFigures>): Record<string, UsageFigures> =>
+      Object.fromEntries(
+        [...map]
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([key, figures]) => [key, withRoundedCost(figures)]),
+      );
     return {
       object: "usage",
       since: this.#since,
       ...withRoundedCost(this.#totals),
-      by_model: byModel,
+      by_model: sorted(this.#byModel),
+      by_surface: sorted(this.#bySurface),
     };
   }
 
   #add(record: UsageRecord): void {
     if (this.#since === null || record.time < this.#since) this.#since = record.time;
     addTo(this.#totals, record);
-    let figures = this.#byModel.get(record.model);
-    if (figures === undefined) {
-      figures = emptyFigures();
-      this.#byModel.set(record.model, figures);
+    for (const [map, key] of [
+      [this.#byModel, record.model],
+      [this.#bySurface, record.surface],
+    ] as const) {
+      let figures = map.get(key);
+      if (figures === undefined) {
+        figures = emptyFigures();
+        map.set(key, figures);
+      }
+      addTo(figures, record);
     }
-    addTo(figures, record);
   }
 }

@@ -2,7 +2,7 @@
  * The CLI's argv for one run (pure). Flags verified in DESIGN.md "Facts about the CLI".
  * Nothing whose size grows with the request goes here: the conversation goes to stdin and a
  * session file, the system prompt to a temp file. The one exception, `--json-schema`, is
- * bounded by the caller (MAX_JSON_SCHEMA_BYTES in src/chat/start.ts).
+ * bounded by the caller (MAX_JSON_SCHEMA_BYTES in src/engine/start.ts).
  */
 
 /** `--effort` levels of the CLI. */

@@ -6,9 +6,9 @@
 import type { Runtime } from "../runtime/types.ts";
 import { buildArgs, type Effort } from "./argv.ts";
 import type { CliEvent } from "./events.ts";
-import { userTurnLine } from "./prompt.ts";
+
 import { runCli } from "./run.ts";
-import { type SessionPlan, sessionFile, stdinLines } from "./session.ts";
+import { type SessionPlan, sessionFile, stdinLines, userTurnLine } from "./session.ts";
 
 /** Settings and resources shared by every run. */
 export interface DriverContext {

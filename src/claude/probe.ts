@@ -1,10 +1,24 @@
 /**
  * Start-up check of the claude CLI: where it is and which version it is.
  */
-import type { ClaudeInfo } from "../deps.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { resolveProgram } from "./resolve.ts";
 import { terminate } from "./run.ts";
+
+/** What start-up found out about the claude CLI. */
+export interface ClaudeInfo {
+  /** The resolved program, or null when it was not found. */
+  path: string | null;
+  /**
+   * Arguments that go before the CLI's own: set when a Windows npm shim runs a JavaScript CLI,
+   * `path` then being node and this the script (see claude/resolve.ts).
+   */
+  args?: readonly string[];
+  /** `claude --version` output, e.g. "2.1.332 (Claude Code)", or null. */
+  version: string | null;
+  /** Why it is unusable, when it is. */
+  error: string | null;
+}
 
 /** ms allowed for `claude --version`. */
 const VERSION_TIMEOUT_MS = 15_000;

@@ -1,5 +1,5 @@
 /**
- * OpenAI `messages` as native Messages API turns (pure), and what carries them to the CLI.
+ * Native Messages API turns and what carries them to the CLI (pure).
  * DESIGN.md "Facts about the CLI": a session file the proxy writes can be resumed
  * (`--resume <path>`), and the API then receives its turns as real messages. On load the CLI
  * repairs an unfinished tail (verified on 2.1.221 and 2.1.332): an assistant tool_use without a
@@ -18,8 +18,6 @@
  * fit here: it takes one call per turn ("defer is solo-only"), and the resumed run answers on
  * its own with "Continue from where you left off." before any stdin turn.
  */
-import { type ChatCompletionMessageParam, exceedsJsonDepth } from "../openai/schema.ts";
-import { contentText } from "./prompt.ts";
 
 /** An image ready for the API. */
 export interface ResolvedImage {
@@ -33,23 +31,13 @@ export type AnthropicBlock =
   | { type: "text"; text: string }
   | { type: "image"; source: { type: "base64"; media_type: string; data: string } }
   | { type: "tool_use"; id: string; name: string; input: unknown }
-  | { type: "tool_result"; tool_use_id: string; content: string; is_error?: boolean };
+  | { type: "tool_result"; tool_use_id: string; content: string; is_error?: boolean }
+  | { type: "thinking"; thinking: string; signature: string };
 
 /** A Messages API message. */
 export interface AnthropicMessage {
   role: "user" | "assistant";
   content: AnthropicBlock[];
-}
-
-/** How to convert. */
-export interface ConversationOptions {
-  /**
-   * Prefix of client tool names as the model sees them (`mcp__client__`), or null when the
-   * run offers no client tools: tool calls and results then travel as text.
-   */
-  toolPrefix: string | null;
-  /** Images by URL (resolved beforehand: data URLs decoded, http URLs fetched). */
-  images: ReadonlyMap<string, ResolvedImage>;
 }
 
 /** The tool calls the final user turn answers, sent to stdin ahead of it (see the file doc). */
@@ -80,107 +68,6 @@ export function historyMessageId(index: number): string {
 
 /** The tool_result text sent for a call the client did not answer. */
 export const NO_RESULT_TEXT = "The client returned no result for this tool call";
-
-type Message = ChatCompletionMessageParam;
-
-/**
- * Parses tool call arguments; invalid JSON, and JSON nested too deeply to be written to the
- * session file again, is kept as a string under `_raw`.
- */
-export function parseArguments(text: string): unknown {
-  if (text.trim() === "") return {};
-  try {
-    const value: unknown = JSON.parse(text);
-    if (exceedsJsonDepth(value)) return { _raw: text };
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? value : { value };
-  } catch {
-    return { _raw: text };
-  }
-}
-
-function textBlock(text: string): AnthropicBlock[] {
-  return text === "" ? [] : [{ type: "text", text }];
-}
-
-function messageBlocks(message: Message, options: ConversationOptions): AnthropicBlock[] {
-  switch (message.role) {
-    case "user": {
-      if (typeof message.content === "string") return textBlock(message.content);
-      const blocks: AnthropicBlock[] = [];
-      for (const part of message.content) {
-        if (part.type === "text") blocks.push(...textBlock(String(part.text)));
-        else if (part.type === "image_url") {
-          const image = options.images.get(part.image_url.url);
-          if (image !== undefined) {
-            blocks.push({ type: "image", source: { type: "base64", ...image } });
-          }
-        }
-      }
-      return blocks;
-    }
-    case "assistant": {
-      const blocks = textBlock(contentText(message.content));
-      for (const call of message.tool_calls ?? []) {
-        if (options.toolPrefix === null) {
-          blocks.push({
-            type: "text",
-            text: `[Called tool ${call.function.name} (call id ${call.id}) with arguments ${call.function.arguments}]`,
-          });
-        } else {
-          blocks.push({
-            type: "tool_use",
-            id: call.id,
-            name: options.toolPrefix + call.function.name,
-            input: parseArguments(call.function.arguments),
-          });
-        }
-      }
-      return blocks;
-    }
-    case "tool": {
-      const text = contentText(message.content);
-      if (options.toolPrefix === null) {
-        return [resultText(message.tool_call_id, text)];
-      }
-      return [{ type: "tool_result", tool_use_id: message.tool_call_id, content: text }];
-    }
-    case "function":
-      return [
-        { type: "text", text: `[Result of function ${message.name}]\n${message.content ?? ""}` },
-      ];
-    default:
-      return [];
-  }
-}
-
-/**
- * The conversation (system and developer messages excluded) as alternating Messages API
- * turns: consecutive messages of one role are merged, tool results come first in their user
- * turn, empty turns are dropped.
- */
-export function toAnthropicMessages(
-  messages: readonly Message[],
-  options: ConversationOptions,
-): AnthropicMessage[] {
-  const out: AnthropicMessage[] = [];
-  for (const message of messages) {
-    if (message.role === "system" || message.role === "developer") continue;
-    const role = message.role === "assistant" ? "assistant" : "user";
-    const blocks = messageBlocks(message, options);
-    if (blocks.length === 0) continue;
-    const last = out.at(-1);
-    if (last !== undefined && last.role === role) last.content.push(...blocks);
-    else out.push({ role, content: blocks });
-  }
-  for (const message of out) {
-    if (message.role !== "user") continue;
-    const results = message.content.filter((b) => b.type === "tool_result");
-    if (results.length > 0) {
-      message.content = [...results, ...message.content.filter((b) => b.type !== "tool_result")];
-    }
-  }
-  return out;
-}
 
 /**
  * Splits a conversation into the history and the final user turn. When that turn holds tool
@@ -237,8 +124,8 @@ export function splitTail(conversation: readonly AnthropicMessage[]): SessionPla
   };
 }
 
-/** A tool result as text, for runs without client tools or a result without its call. */
-function resultText(toolCallId: string, content: string): AnthropicBlock {
+/** A tool result as text, for a result without its call. */
+export function resultText(toolCallId: string, content: string): AnthropicBlock {
   return { type: "text", text: `[Result of tool call ${toolCallId}]\n${content}` };
 }
 
@@ -329,4 +216,17 @@ export function stdinLines(
     session_id: "",
   });
   return `${assistant}\n${user}`;
+}
+
+/**
+ * The stdin line of one user turn in `--input-format stream-json`:
+ * `{"type":"user","message":{"role":"user","content":[...]},"parent_tool_use_id":null,"session_id":""}`.
+ */
+export function userTurnLine(turn: readonly unknown[]): string {
+  return `${JSON.stringify({
+    type: "user",
+    message: { role: "user", content: turn },
+    parent_tool_use_id: null,
+    session_id: "",
+  })}\n`;
 }

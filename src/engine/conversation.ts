@@ -13,7 +13,14 @@ export type Block =
    * An image by URL: a `data:` URL (base64) or an http(s) URL the engine fetches (bounded, see
    * --image-fetch). Anthropic's base64 sources become data URLs.
    */
-  | { type: "image"; url: string }
+  | {
+      type: "image";
+      url: string;
+      /** Where the image is in the request (`messages[1].content[0]`), named in errors. */
+      param?: string;
+      /** Where its URL is (`messages[1].content[0].image_url.url`), named in errors. */
+      urlParam?: string;
+    }
   /** A client tool call; `input` is the parsed arguments (invalid JSON kept as `{_raw}`). */
   | { type: "tool_use"; id: string; name: string; input: unknown }
   /** A client tool's result, as text. */
@@ -43,7 +50,12 @@ export type ToolChoice = "auto" | "none" | "required" | { name: string };
 export type OutputFormat =
   | { type: "text" }
   | { type: "json_object" }
-  | { type: "json_schema"; schema: Record<string, unknown> };
+  | {
+      type: "json_schema";
+      schema: Record<string, unknown>;
+      /** Where the schema is in the request (`response_format.json_schema.schema`), named in errors. */
+      param?: string;
+    };
 
 /** Everything one turn of the engine needs from a request. */
 export interface Conversation {

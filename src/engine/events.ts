@@ -58,3 +58,65 @@ export interface TurnResult {
   content: Block[];
   end: TurnEnd;
 }
+
+/**
+ * Builds a {@link TurnResult} from a turn's events as they pass (streaming or not): text and
+ * thinking merged into blocks in order, tool calls as tool_use blocks with parsed input.
+ */
+export class TurnAccumulator {
+  readonly content: Block[] = [];
+  readonly #arguments = new Map<
+    number,
+    { block: Extract<Block, { type: "tool_use" }>; text: string }
+  >();
+
+  /** Takes one event (the end excluded). */
+  add(event: Exclude<TurnEvent, TurnEnd>): void {
+    const last = this.content.at(-1);
+    switch (event.kind) {
+      case "text":
+        if (last?.type === "text") last.text += event.text;
+        else this.content.push({ type: "text", text: event.text });
+        return;
+      case "thinking":
+        if (last?.type === "thinking" && last.signature === "") last.thinking += event.text;
+        else this.content.push({ type: "thinking", thinking: event.text, signature: "" });
+        return;
+      case "signature":
+        if (last?.type === "thinking") last.signature += event.signature;
+        return;
+      case "tool_call": {
+        const block = { type: "tool_use" as const, id: event.id, name: event.name, input: {} };
+        this.content.push(block);
+        this.#arguments.set(event.index, { block, text: event.arguments });
+        return;
+      }
+      case "tool_arguments": {
+        const entry = this.#arguments.get(event.index);
+        if (entry !== undefined) entry.text += event.delta;
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** The whole turn, once it ended. */
+  result(end: TurnEnd): TurnResult {
+    for (const { block, text } of this.#arguments.values()) block.input = parseToolInput(text);
+    return { content: this.content, end };
+  }
+}
+
+/** Tool call arguments as an object: `{}` for none, `{_raw: text}` when they are not a JSON object. */
+export function parseToolInput(text: string): unknown {
+  if (text.trim() === "") return {};
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? value
+      : { _raw: text };
+  } catch {
+    return { _raw: text };
+  }
+}

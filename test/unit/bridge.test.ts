@@ -1,22 +1,19 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { describe, expect, it } from "vitest";
-import type { ChatCompletionTool } from "../../src/openai/schema.ts";
-import { CLIENT_TOOL_PREFIX, MCP_SERVER_NAME, ToolBridge } from "../../src/tools/bridge.ts";
+import { CLIENT_TOOL_PREFIX, MCP_SERVER_NAME, ToolBridge } from "../../src/engine/bridge.ts";
+import type { ToolSpec } from "../../src/engine/conversation.ts";
 
-const weather: ChatCompletionTool = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "Current weather for a city",
-    parameters: {
-      type: "object",
-      properties: { city: { type: "string" }, unit: { enum: ["C", "F"] } },
-      required: ["city"],
-    },
+const weather: ToolSpec = {
+  name: "get_weather",
+  description: "Current weather for a city",
+  parameters: {
+    type: "object",
+    properties: { city: { type: "string" }, unit: { enum: ["C", "F"] } },
+    required: ["city"],
   },
 };
-const ping: ChatCompletionTool = { type: "function", function: { name: "ping" } };
+const ping: ToolSpec = { name: "ping" };
 
 const PROTOCOL_VERSION = "2025-06-18";
 
@@ -109,7 +106,7 @@ describe("ToolBridge over hand-built MCP requests", () => {
       {
         name: "get_weather",
         description: "Current weather for a city",
-        inputSchema: weather.function.parameters,
+        inputSchema: weather.parameters,
       },
       { name: "ping", description: "", inputSchema: { type: "object", properties: {} } },
     ]);
@@ -192,7 +189,7 @@ describe("ToolBridge with the MCP SDK client", () => {
     try {
       const { tools } = await client.listTools();
       expect(tools.map((t) => [t.name, t.inputSchema])).toEqual([
-        ["get_weather", weather.function.parameters],
+        ["get_weather", weather.parameters],
       ]);
       const call = client.callTool({
         name: "get_weather",

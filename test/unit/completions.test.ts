@@ -1,13 +1,50 @@
 import { describe, expect, it } from "vitest";
 import { type CliEvent, parseLine } from "../../src/claude/events.ts";
 import { LOGIN_HINT, type RetryPolicy } from "../../src/claude/status.ts";
-import {
-  type CompletionOptions,
-  type CompletionPart,
-  completionParts,
-} from "../../src/completions.ts";
+import { CLIENT_TOOL_PREFIX } from "../../src/engine/bridge.ts";
+import type { TurnEnd } from "../../src/engine/events.ts";
+import { type TurnOptions as CompletionOptions, turnEvents } from "../../src/engine/turn.ts";
 import { ProxyError } from "../../src/errors.ts";
-import { CLIENT_TOOL_PREFIX } from "../../src/tools/bridge.ts";
+import type { ChoiceDelta, CompletionUsage, FinishReason } from "../../src/openai/types.ts";
+import { finishReason, toChoiceDelta, toCompletionUsage } from "../../src/surfaces/chat/render.ts";
+
+/** A turn event as the chat surface sees it: a delta, a retry, or the end. */
+type CompletionPart =
+  | { kind: "delta"; delta: ChoiceDelta }
+  | { kind: "retrying"; attempt: number; delayMs: number }
+  | {
+      kind: "end";
+      finishReason: FinishReason;
+      usage: CompletionUsage;
+      result: TurnEnd["result"];
+      state: { toolCalls: TurnEnd["toolCalls"] };
+      compacted: boolean;
+    };
+
+/** The turn's events as chat completion parts (chat's rendering of them). */
+async function* completionParts(
+  events: AsyncIterator<CliEvent, void, undefined>,
+  opts: CompletionOptions,
+): AsyncGenerator<CompletionPart, void, undefined> {
+  for await (const event of turnEvents(events, opts)) {
+    if (event.kind === "end") {
+      yield {
+        kind: "end",
+        finishReason: finishReason(event.stopReason, event.toolCalls.length > 0),
+        usage: toCompletionUsage(event.usage),
+        result: event.result,
+        state: { toolCalls: event.toolCalls },
+        compacted: event.compacted,
+      };
+    } else if (event.kind === "retrying") {
+      yield event;
+    } else {
+      const delta = toChoiceDelta(event);
+      if (delta !== null) yield { kind: "delta", delta };
+    }
+  }
+}
+
 import { eventIterator, fixtureEvents, fixtureLines } from "./cli-fixtures.ts";
 
 const failFast: RetryPolicy = { retryRateLimits: false, retryServerErrors: false };

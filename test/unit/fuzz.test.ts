@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
 import { parseCommand } from "../../src/config.ts";
 import type { AppDeps } from "../../src/deps.ts";
+import { ToolRuns } from "../../src/engine/registry.ts";
 import { Lifecycle } from "../../src/lifecycle.ts";
 import { ConcurrencyLimiter } from "../../src/limiter.ts";
 import { createLogger } from "../../src/log.ts";
@@ -39,7 +40,6 @@ import {
 } from "../../src/openai/schema.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
 import type { ExitStatus, Spawn, Subprocess } from "../../src/runtime/types.ts";
-import { ToolRuns } from "../../src/tools/registry.ts";
 import { UsageStore } from "../../src/usage.ts";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1500);
@@ -846,7 +846,6 @@ describe("fuzzing POST /v1/chat/completions", () => {
     const { config } = command;
     toolRuns = new ToolRuns();
     lifecycle = new Lifecycle();
-    toolRuns.onStop = (run) => lifecycle.end(run);
     limiter = new ConcurrencyLimiter(config.maxConcurrency, config.maxQueue, config.maxQueueWaitMs);
     const deps: AppDeps = {
       // Remote images would be fetched from the network: only data: URLs here.

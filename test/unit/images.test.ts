@@ -1,20 +1,29 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ProxyError } from "../../src/errors.ts";
 import {
   decodeDataUrl,
   type ImageOptions,
   MAX_REDIRECTS,
-  resolveImages,
+  resolveImages as resolveTurnImages,
   sniffMediaType,
-} from "../../src/openai/images.ts";
+} from "../../src/engine/images.ts";
+import { ProxyError } from "../../src/errors.ts";
 import {
   type ChatCompletionMessageParam,
   parseChatCompletionRequest,
 } from "../../src/openai/schema.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
 import type { Lookup, PinnedFetch } from "../../src/runtime/types.ts";
+import { chatTurns } from "../../src/surfaces/chat/conversation.ts";
+
+/** Resolves the images of chat messages (as the chat surface hands them to the engine). */
+async function resolveImages(
+  messages: readonly ChatCompletionMessageParam[],
+  options: ImageOptions,
+) {
+  return resolveTurnImages(chatTurns(messages), options);
+}
 
 /** A 1x1 PNG. */
 const PNG_BASE64 =

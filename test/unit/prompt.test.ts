@@ -1,11 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { buildPrompt, contentText, systemPromptOf, userTurnLine } from "../../src/claude/prompt.ts";
-import type { ResolvedImage } from "../../src/claude/session.ts";
+import { type ResolvedImage, userTurnLine } from "../../src/claude/session.ts";
+import { buildPrompt } from "../../src/engine/prompt.ts";
 import { ProxyError } from "../../src/errors.ts";
 import {
   type ChatCompletionMessageParam,
   parseChatCompletionRequest,
 } from "../../src/openai/schema.ts";
+import { chatTurns, contentText, systemPromptOf } from "../../src/surfaces/chat/conversation.ts";
+
+/** The transcript prompt of chat messages, with their system prompt. */
+function transcript(list: ChatCompletionMessageParam[], resolved?: Map<string, ResolvedImage>) {
+  return {
+    systemPrompt: systemPromptOf(list),
+    ...buildPrompt(chatTurns(list), resolved),
+  };
+}
 
 /** Messages as the schema parses them from a client body. */
 function messages(list: unknown[]): ChatCompletionMessageParam[] {
@@ -59,7 +68,7 @@ describe("systemPromptOf", () => {
 
 describe("buildPrompt", () => {
   it("sends a lone user message as it is, images included", () => {
-    const plan = buildPrompt(
+    const plan = transcript(
       messages([
         { role: "system", content: "Be brief." },
         {
@@ -80,7 +89,7 @@ describe("buildPrompt", () => {
   });
 
   it("puts earlier turns in a delimited transcript before the final message", () => {
-    const plan = buildPrompt(
+    const plan = transcript(
       messages([
         { role: "system", content: "sys" },
         { role: "user", content: "What's the weather in Paris?" },
@@ -120,7 +129,7 @@ describe("buildPrompt", () => {
   });
 
   it("notes images of earlier turns and keeps the final turn's images as blocks", () => {
-    const plan = buildPrompt(
+    const plan = transcript(
       messages([
         {
           role: "user",
@@ -145,7 +154,7 @@ describe("buildPrompt", () => {
   });
 
   it("asks to continue when the conversation ends with the assistant", () => {
-    const plan = buildPrompt(
+    const plan = transcript(
       messages([
         { role: "user", content: "Write a haiku" },
         { role: "assistant", content: "Autumn moonlight" },
@@ -158,7 +167,7 @@ describe("buildPrompt", () => {
   });
 
   it("rejects a conversation of system messages only", () => {
-    const run = () => buildPrompt(messages([{ role: "system", content: "sys" }]));
+    const run = () => transcript(messages([{ role: "system", content: "sys" }]));
     expect(run).toThrow(ProxyError);
     try {
       run();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fetchFailureCause, probeCause, reachWatch } from "../../src/chat/reach.ts";
+import { fetchFailureCause, probeCause, reachWatch } from "../../src/engine/reach.ts";
 import type { ProxyError } from "../../src/errors.ts";
 
 function retry(attempt: number) {

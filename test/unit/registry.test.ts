@@ -1,44 +1,52 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { CliEvent } from "../../src/claude/events.ts";
-import { ToolBridge } from "../../src/tools/bridge.ts";
+import { ToolBridge } from "../../src/engine/bridge.ts";
 import {
   canonicalArguments,
   conversationFingerprint,
-  type IssuedToolCall,
   normalizeToolCallId,
   type ParkedRun,
   pairToolCalls,
   ToolRuns,
-} from "../../src/tools/registry.ts";
+} from "../../src/engine/registry.ts";
+import { type IssuedToolCall, Run } from "../../src/engine/run.ts";
+import { parseChatCompletionRequest } from "../../src/openai/schema.ts";
+import { chatTurns, systemPromptOf } from "../../src/surfaces/chat/conversation.ts";
 
-interface TestRun extends ParkedRun {
-  released: number;
-  eventsClosed: boolean;
+/** The fingerprint of chat messages as a client sends them. */
+function fingerprint(messages: unknown[], model: string, tools: string[]): string {
+  const parsed = parseChatCompletionRequest({ model, messages }).messages;
+  return conversationFingerprint(systemPromptOf(parsed), chatTurns(parsed), model, tools);
 }
+
+type TestRun = ParkedRun & { released: number; eventsClosed: boolean };
+
+/** Runs that ended (their `onStopped` was called), in order. */
+let stopped: Run[] = [];
 
 /**
  * A parked run, counting releases: its events were read up to the message that called the
  * tools (the generator waits at a yield, as a real run does) and never end until returned.
  */
 async function parkedRun(...toolCallIds: string[]): Promise<TestRun> {
-  const run = {
-    bridge: new ToolBridge([]),
-    controller: new AbortController(),
-    options: {
+  const run = new Run(
+    new ToolBridge([]),
+    {
       policy: { retryRateLimits: false, retryServerErrors: false },
       toolPrefix: "mcp__client__",
       structuredOutput: false,
     },
-    waiting: true,
-    toolCalls: toolCallIds.map(call),
-    owner: "key-alice",
-    conversation: "conversation-1",
-    released: 0,
-    eventsClosed: false,
-    release: () => {
+    () => {
       run.released++;
     },
-  } as TestRun;
+    (ended) => stopped.push(ended),
+  ) as TestRun;
+  run.released = 0;
+  run.eventsClosed = false;
+  run.waiting = true;
+  run.toolCalls = toolCallIds.map(call);
+  run.owner = "key-alice";
+  run.conversation = "conversation-1";
   run.events = (async function* (): AsyncGenerator<CliEvent, void, undefined> {
     try {
       yield { type: "stream_event", event: { type: "message_stop" }, parent_tool_use_id: null };
@@ -71,6 +79,7 @@ function taken(runs: ToolRuns, calls: IssuedToolCall[]): ParkedRun | null {
 
 afterEach(() => {
   vi.useRealTimers();
+  stopped = [];
 });
 
 describe("ToolRuns", () => {
@@ -112,8 +121,6 @@ describe("ToolRuns", () => {
   it("stops a run that waits longer than its time: aborts, unregisters its bridge, closes events, releases", async () => {
     vi.useFakeTimers();
     const runs = new ToolRuns();
-    const stopped: ParkedRun[] = [];
-    runs.onStop = (run) => stopped.push(run);
     const run = await parkedRun("call_1");
     runs.register(run.bridge);
     runs.park(run, 5000);
@@ -261,26 +268,18 @@ describe("conversationFingerprint", () => {
       },
       { role: "tool", tool_call_id: "TOOLUX1", content: "sunny " },
     ];
-    expect(conversationFingerprint(echoed, "sonnet", ["get"])).toBe(
-      conversationFingerprint(base, "sonnet", ["get"]),
-    );
+    expect(fingerprint(echoed, "sonnet", ["get"])).toBe(fingerprint(base, "sonnet", ["get"]));
   });
 
   it("differs for another question, system prompt, model, tool set, result or order", () => {
-    const print = conversationFingerprint(base, "sonnet", ["get"]);
+    const print = fingerprint(base, "sonnet", ["get"]);
     const changed = (i: number, patch: object) =>
       base.map((m, j) => (j === i ? { ...m, ...patch } : m));
-    expect(conversationFingerprint(changed(1, { content: "Time?" }), "sonnet", ["get"])).not.toBe(
-      print,
-    );
-    expect(
-      conversationFingerprint(changed(0, { content: "Be long." }), "sonnet", ["get"]),
-    ).not.toBe(print);
-    expect(conversationFingerprint(changed(3, { content: "rain" }), "sonnet", ["get"])).not.toBe(
-      print,
-    );
-    expect(conversationFingerprint(base, "haiku", ["get"])).not.toBe(print);
-    expect(conversationFingerprint(base, "sonnet", ["get", "put"])).not.toBe(print);
-    expect(conversationFingerprint([...base].reverse(), "sonnet", ["get"])).not.toBe(print);
+    expect(fingerprint(changed(1, { content: "Time?" }), "sonnet", ["get"])).not.toBe(print);
+    expect(fingerprint(changed(0, { content: "Be long." }), "sonnet", ["get"])).not.toBe(print);
+    expect(fingerprint(changed(3, { content: "rain" }), "sonnet", ["get"])).not.toBe(print);
+    expect(fingerprint(base, "haiku", ["get"])).not.toBe(print);
+    expect(fingerprint(base, "sonnet", ["get", "put"])).not.toBe(print);
+    expect(fingerprint([...base].reverse(), "sonnet", ["get"])).not.toBe(print);
   });
 });

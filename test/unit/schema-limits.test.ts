@@ -1,6 +1,5 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseArguments } from "../../src/claude/session.ts";
 import { ProxyError } from "../../src/errors.ts";
 import {
   countJsonValues,
@@ -16,6 +15,7 @@ import {
   parseChatCompletionBody,
   parseChatCompletionRequest,
 } from "../../src/openai/schema.ts";
+import { parseArguments } from "../../src/surfaces/chat/conversation.ts";
 
 /** `depth` levels of nested arrays, built as text (too deep to build by recursion). */
 function nested(depth: number): unknown {

@@ -1,21 +1,32 @@
 import { describe, expect, it } from "vitest";
-import { userTurnLine } from "../../src/claude/prompt.ts";
 import {
   type AnthropicMessage,
   NO_RESULT_TEXT,
-  parseArguments,
   type ResolvedImage,
   type SessionPlan,
   sessionFile,
   splitTail,
   stdinLines,
-  toAnthropicMessages,
+  userTurnLine,
 } from "../../src/claude/session.ts";
+import { CLIENT_TOOL_PREFIX } from "../../src/engine/bridge.ts";
+import {
+  type ConversationOptions,
+  toAnthropicMessages as fromTurns,
+} from "../../src/engine/prompt.ts";
 import {
   type ChatCompletionMessageParam,
   parseChatCompletionRequest,
 } from "../../src/openai/schema.ts";
-import { CLIENT_TOOL_PREFIX } from "../../src/tools/bridge.ts";
+import { chatTurns, parseArguments } from "../../src/surfaces/chat/conversation.ts";
+
+/** Chat messages as the API receives them. */
+function toAnthropicMessages(
+  list: readonly ChatCompletionMessageParam[],
+  options: ConversationOptions,
+): AnthropicMessage[] {
+  return fromTurns(chatTurns(list), options);
+}
 
 function messages(list: unknown[]): ChatCompletionMessageParam[] {
   return parseChatCompletionRequest({ model: "sonnet", messages: list }).messages;

@@ -13,13 +13,13 @@ import type { Hono } from "hono";
 import { createApp } from "../../src/app.ts";
 import { type Config, parseCommand } from "../../src/config.ts";
 import type { AppDeps } from "../../src/deps.ts";
+import { ToolRuns } from "../../src/engine/registry.ts";
 import { Lifecycle } from "../../src/lifecycle.ts";
 import { ConcurrencyLimiter } from "../../src/limiter.ts";
 import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
 import type { ExitStatus, Spawn } from "../../src/runtime/types.ts";
-import { ToolRuns } from "../../src/tools/registry.ts";
 import { UsageStore } from "../../src/usage.ts";
 
 /** The lines of a recorded fixture, e.g. `text` for test/fixtures/cli/text.jsonl. */
@@ -103,7 +103,6 @@ export function testDeps(
 ): AppDeps {
   const toolRuns = new ToolRuns();
   const lifecycle = new Lifecycle();
-  toolRuns.onStop = (run) => lifecycle.end(run);
   return {
     config,
     runtime: nodeRuntime,

@@ -1,15 +1,22 @@
 import { describe, expect, it } from "vitest";
 import { type CliEvent, parseLine } from "../../src/claude/events.ts";
-import { ProxyError } from "../../src/errors.ts";
+import { CLIENT_TOOL_PREFIX } from "../../src/engine/bridge.ts";
 import {
-  eventToDeltas,
-  finishReason,
+  eventToTurnEvents,
   newTranslateState,
   type TranslateState,
-  toCompletionUsage,
-} from "../../src/openai/translate.ts";
+} from "../../src/engine/translate.ts";
+import { ProxyError } from "../../src/errors.ts";
 import type { ChoiceDelta } from "../../src/openai/types.ts";
-import { CLIENT_TOOL_PREFIX } from "../../src/tools/bridge.ts";
+import { finishReason, toChoiceDelta, toCompletionUsage } from "../../src/surfaces/chat/render.ts";
+
+/** The chat deltas of one event (turn events as the chat surface renders them). */
+function eventToDeltas(event: CliEvent, state: TranslateState): ChoiceDelta[] {
+  return eventToTurnEvents(event, state)
+    .map(toChoiceDelta)
+    .filter((delta): delta is ChoiceDelta => delta !== null);
+}
+
 import { fixtureEvents } from "./cli-fixtures.ts";
 
 /** Runs events through one state; returns the deltas. */

@@ -38,6 +38,7 @@ describe("UsageStore", () => {
       total_tokens: 0,
       cost_usd: 0,
       by_model: {},
+      by_surface: {},
     });
     expect(store.path).toBe(`${join(dir, "a", "b")}/${USAGE_FILE}`);
   });
@@ -78,6 +79,16 @@ describe("UsageStore", () => {
           cost_usd: 0.2,
         },
       },
+      by_surface: {
+        chat: {
+          requests: 3,
+          prompt_tokens: 303,
+          completion_tokens: 33,
+          cached_tokens: 3,
+          total_tokens: 336,
+          cost_usd: 0.3,
+        },
+      },
     });
     const lines = (await readFile(store.path, "utf8")).trimEnd().split("\n");
     expect(lines.map((l) => JSON.parse(l).request_id)).toEqual([
@@ -85,7 +96,8 @@ describe("UsageStore", () => {
       "chatcmpl-1",
       "chatcmpl-2",
     ]);
-    expect(JSON.parse(lines[0] ?? "")).toEqual(entry(0, "sonnet"));
+    // A record without a surface is one of chat completions (as written before surfaces).
+    expect(JSON.parse(lines[0] ?? "")).toEqual({ ...entry(0, "sonnet"), surface: "chat" });
 
     const reopened = await UsageStore.open(nodeRuntime, dir);
     expect(reopened.totals()).toEqual(totals);

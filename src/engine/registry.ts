@@ -1,47 +1,15 @@
 /**
- * Live runs that wait for tool results. A run whose model called client tools is parked here
+ * Live runs that wait for tool results, and the MCP bridges of live runs. A run whose model called client tools is parked here
  * after its response ended with `finish_reason: "tool_calls"`; a follow-up request whose `tool`
  * messages answer those calls takes it back (continuation) instead of starting a new CLI. A
  * parked run that waits longer than the configured time is stopped.
  */
-import type { CliEvent } from "../claude/events.ts";
-import type { CompletionOptions } from "../completions.ts";
 import type { ToolBridge } from "./bridge.ts";
+import type { Turn } from "./conversation.ts";
+import type { IssuedToolCall, Run } from "./run.ts";
 
-/** A CLI run serving chat completions; it may outlive one request when it calls client tools. */
-export interface LiveRun {
-  /** The MCP bridge of its client tools (null without tools). */
-  bridge: ToolBridge | null;
-  /** The run's events, read with `next()`. */
-  events: AsyncGenerator<CliEvent, void, undefined>;
-  /** Aborting it stops the CLI (the reason becomes the error). */
-  controller: AbortController;
-  /** How its events become completion parts. */
-  options: CompletionOptions;
-  /** True while it waits for client tool results. */
-  waiting: boolean;
-  /** Gives its concurrency slot back (idempotent); called when the run ends. */
-  release: () => void;
-}
-
-/** A client tool call as the proxy sent it (`name` without the `mcp__client__` prefix). */
-export interface IssuedToolCall {
-  id: string;
-  name: string;
-  /** JSON text of the arguments. */
-  arguments: string;
-}
-
-/** A run between two requests. */
-export interface ParkedRun extends LiveRun {
-  bridge: ToolBridge;
-  /** The tool calls the client must answer, as sent to it. */
-  toolCalls: IssuedToolCall[];
-  /** Who may continue it: the API key of the request that made the calls ("" without keys). */
-  owner: string;
-  /** {@link conversationFingerprint} of the conversation the calls answered. */
-  conversation: string;
-}
+/** A run between two requests: it waits for the results of its client tool calls. */
+export type ParkedRun = Run & { bridge: ToolBridge };
 
 /** What a follow-up must match, besides the calls, to take a parked run. */
 export interface FollowUpIdentity {
@@ -50,62 +18,56 @@ export interface FollowUpIdentity {
   conversation: string;
 }
 
-/** A chat message as far as the fingerprint reads it (OpenAI's wire shape). */
-interface FingerprintMessage {
-  role: string;
-  content?: unknown;
-  tool_calls?:
-    | ReadonlyArray<{ id: string; function: { name: string; arguments: string } }>
-    | undefined;
-  tool_call_id?: string | undefined;
-}
-
-/** A content value as text: a string, or its parts (text, refusal, image URL) joined. */
-function partsText(content: unknown): string {
-  if (typeof content === "string") return content.trim();
-  if (!Array.isArray(content)) return "";
-  return content
-    .map(
-      (part: {
-        type?: string;
-        text?: unknown;
-        refusal?: unknown;
-        image_url?: { url?: unknown };
-      }) =>
-        part.type === "text"
-          ? String(part.text ?? "")
-          : part.type === "refusal"
-            ? String(part.refusal ?? "")
-            : part.type === "image_url"
-              ? `[image ${String(part.image_url?.url ?? "")}]`
-              : "",
+/** A turn's text and image blocks as one text (images by URL), trimmed. */
+function turnContentText(turn: Turn): string {
+  return turn.content
+    .map((block) =>
+      block.type === "text" ? block.text : block.type === "image" ? `[image ${block.url}]` : "",
     )
+    .filter((text) => text !== "")
     .join("\n")
     .trim();
 }
 
 /**
- * A conversation as a comparable string, after normalising what clients legitimately change
- * when they send it back: string vs text-part content, whitespace at the ends, tool call ids as
- * sanitisers rewrite them ({@link normalizeToolCallId}), argument key order. The model and the
- * offered tool names are part of it.
+ * A conversation as a comparable string, after normalising what clients and surfaces
+ * legitimately change when they send it back: how turns are split (consecutive turns of one
+ * role are merged), string vs text-part content, whitespace at the ends, tool call ids as
+ * sanitisers rewrite them ({@link normalizeToolCallId}), argument key order. The system prompt,
+ * the model and the offered tool names are part of it; thinking blocks are not.
  */
 export function conversationFingerprint(
-  messages: readonly FingerprintMessage[],
+  system: string | null,
+  turns: readonly Turn[],
   model: string,
   toolNames: readonly string[],
 ): string {
-  const turns = messages.map((m) => [
-    m.role,
-    partsText(m.content),
-    (m.tool_calls ?? []).map((call) => [
-      normalizeToolCallId(call.id),
-      call.function.name,
-      canonicalArguments(call.function.arguments),
-    ]),
-    m.tool_call_id === undefined ? null : normalizeToolCallId(m.tool_call_id),
+  const rows = mergeTurns(turns).map((turn) => [
+    turn.role,
+    turnContentText(turn),
+    turn.content
+      .filter((b) => b.type === "tool_use")
+      .map((call) => [
+        normalizeToolCallId(call.id),
+        call.name,
+        canonicalArguments(JSON.stringify(call.input ?? {})),
+      ]),
+    turn.content
+      .filter((b) => b.type === "tool_result")
+      .map((result) => [normalizeToolCallId(result.tool_use_id), result.content.trim()]),
   ]);
-  return JSON.stringify([model, [...toolNames].sort(), turns]);
+  return JSON.stringify([model, (system ?? "").trim(), [...toolNames].sort(), rows]);
+}
+
+/** Consecutive turns of one role as one (how the API receives them). */
+export function mergeTurns(turns: readonly Turn[]): Turn[] {
+  const out: Turn[] = [];
+  for (const turn of turns) {
+    const last = out.at(-1);
+    if (last !== undefined && last.role === turn.role) last.content.push(...turn.content);
+    else out.push({ role: turn.role, content: [...turn.content] });
+  }
+  return out;
 }
 
 /**
@@ -172,8 +134,6 @@ export function pairToolCalls(
 
 /** Bridges by token and parked runs by tool call id. */
 export class ToolRuns {
-  /** Called after a parked run was stopped (timeout or shutdown). */
-  onStop: ((run: ParkedRun) => void) | undefined;
   readonly #bridges = new Map<string, ToolBridge>();
   /** Parked runs in the order they were parked. */
   readonly #parked = new Map<ParkedRun, ReturnType<typeof setTimeout>>();
@@ -247,17 +207,10 @@ export class ToolRuns {
     await Promise.all([...runs].map((run) => this.stop(run)));
   }
 
-  /**
-   * Stops a run: aborts the CLI and waits for it to exit, then ends the held calls and closes
-   * its events. In that order, so that the CLI never sees a substitute result it could send
-   * upstream.
-   */
+  /** Stops a parked run ({@link Run.stop}: the CLI exits before its held calls end). */
   async stop(run: ParkedRun): Promise<void> {
-    run.controller.abort(new Error("tool result wait ended"));
-    await run.events.return(undefined).catch(() => {});
+    await run.stop(new Error("tool result wait ended"));
     this.unregister(run.bridge);
-    run.release();
-    this.onStop?.(run);
   }
 
   #unpark(run: ParkedRun): boolean {

@@ -1,113 +1,113 @@
 /**
- * Opening the CLI run behind a chat completion: a new run (native history resumed from a
- * session file, client tools through the MCP bridge, structured output), or the live run that
- * waits for the tool results this request carries (continuation).
+ * Opening the CLI run behind a turn, whatever the surface: a new run (native history resumed
+ * from a session file, client tools through the MCP bridge, structured output), or the live run
+ * that waits for the tool results this conversation ends with (continuation).
  */
-import { toEffort } from "../claude/argv.ts";
 import { type DriverContext, type RunRequest, startRun } from "../claude/driver.ts";
 import type { CliEvent } from "../claude/events.ts";
-import { buildPrompt, contentText, systemPromptOf } from "../claude/prompt.ts";
-import {
-  NO_RESULT_TEXT,
-  type SessionPlan,
-  splitTail,
-  toAnthropicMessages,
-} from "../claude/session.ts";
+import { NO_RESULT_TEXT, type SessionPlan, splitTail } from "../claude/session.ts";
 import { contextWindowRefusal, isNotLoggedIn } from "../claude/status.ts";
-import type { CompletionOptions } from "../completions.ts";
 import type { AppDeps } from "../deps.ts";
 import { ProxyError } from "../errors.ts";
 import type { Release } from "../limiter.ts";
-import { resolveImages } from "../openai/images.ts";
-import type { ChatCompletionRequest } from "../openai/schema.ts";
-import { CLIENT_TOOL_PREFIX, ToolBridge } from "../tools/bridge.ts";
-import {
-  conversationFingerprint,
-  type IssuedToolCall,
-  type LiveRun,
-  type ParkedRun,
-} from "../tools/registry.ts";
+import { CLIENT_TOOL_PREFIX, ToolBridge } from "./bridge.ts";
+import type { Conversation } from "./conversation.ts";
+import { resolveImages } from "./images.ts";
+import { argumentsText, buildPrompt, toAnthropicMessages } from "./prompt.ts";
 import { reachWatch } from "./reach.ts";
+import { conversationFingerprint, type ParkedRun } from "./registry.ts";
+import { type IssuedToolCall, Run } from "./run.ts";
+import type { TurnOptions } from "./turn.ts";
 
 /** Largest `--json-schema` accepted on the command line, bytes (Windows caps a command line at ~32 KB). */
 export const MAX_JSON_SCHEMA_BYTES = 16 * 1024;
 
-/** What a follow-up request says about the tool calls of the assistant message it ends with. */
+/** What a follow-up conversation says about the tool calls of the assistant turn it ends with. */
 export interface ToolFollowUp {
-  /** The calls of the last assistant message, as the client echoes them back. */
+  /** The calls of the last assistant turn, as the client echoes them back. */
   calls: IssuedToolCall[];
-  /** The `tool` messages after it, in order: `[tool_call_id, content]`. */
-  results: Array<{ id: string; content: string }>;
-  /** True when a user message with content comes after it too (OpenClaw adds one). */
+  /** The tool results after it, in order. */
+  results: Array<{ id: string; content: string; isError: boolean }>;
+  /** True when user content comes after it too (OpenClaw adds a user message). */
   userAfter: boolean;
-  /** Index of that assistant message in `messages`. */
+  /** Index in `turns` of that assistant turn (the first, when it spans consecutive turns). */
   assistantIndex: number;
 }
 
 /**
- * The fingerprint ({@link conversationFingerprint}) of `request`'s first `count` messages
- * (all by default), its resolved model and its tool names.
+ * The fingerprint ({@link conversationFingerprint}) of the conversation's first `count` turns
+ * (all by default), its system prompt, its resolved model and its tool names.
  */
 export function requestFingerprint(
-  request: ChatCompletionRequest,
+  conversation: Conversation,
   model: string,
-  count: number = request.messages.length,
+  count: number = conversation.turns.length,
 ): string {
   return conversationFingerprint(
-    request.messages.slice(0, count),
+    conversation.system,
+    conversation.turns.slice(0, count),
     model,
-    (request.tools ?? []).map((tool) => tool.function.name),
+    conversation.tools.map((tool) => tool.name),
   );
 }
 
 /**
- * The tool calls of the conversation's last assistant message and what answers them, or null
- * when that message made no calls or no `tool` message follows it.
+ * The tool calls of the conversation's last assistant turn and what answers them, or null
+ * when that turn made no calls or no tool result follows it. Consecutive assistant turns count
+ * as one (a surface may send a message and its calls as separate items).
  */
-export function toolFollowUp(request: ChatCompletionRequest): ToolFollowUp | null {
-  const messages = request.messages;
-  let index = messages.length - 1;
-  while (index >= 0 && messages[index]?.role !== "assistant") index--;
-  const assistant = messages[index];
-  if (assistant?.role !== "assistant" || (assistant.tool_calls ?? []).length === 0) return null;
+export function toolFollowUp(conversation: Conversation): ToolFollowUp | null {
+  const turns = conversation.turns;
+  let index = turns.length - 1;
+  while (index >= 0 && turns[index]?.role !== "assistant") index--;
+  if (index < 0) return null;
+  let first = index;
+  while (first > 0 && turns[first - 1]?.role === "assistant") first--;
+  const calls: IssuedToolCall[] = [];
+  for (const turn of turns.slice(first, index + 1)) {
+    for (const block of turn.content) {
+      if (block.type === "tool_use") {
+        calls.push({ id: block.id, name: block.name, arguments: argumentsText(block.input) });
+      }
+    }
+  }
+  if (calls.length === 0) return null;
   const results: ToolFollowUp["results"] = [];
   let userAfter = false;
-  for (const message of messages.slice(index + 1)) {
-    if (message.role === "tool") {
-      results.push({ id: message.tool_call_id, content: contentText(message.content) });
-    } else if (message.role === "user") {
-      userAfter ||=
-        typeof message.content === "string"
-          ? message.content.trim() !== ""
-          : message.content.length > 0;
+  for (const turn of turns.slice(index + 1)) {
+    for (const block of turn.content) {
+      if (block.type === "tool_result") {
+        results.push({
+          id: block.tool_use_id,
+          content: block.content,
+          isError: block.is_error === true,
+        });
+      } else if (block.type === "image" || (block.type === "text" && block.text.trim() !== "")) {
+        userAfter = true;
+      }
     }
   }
   if (results.length === 0) return null;
-  const calls = (assistant.tool_calls ?? []).map((call) => ({
-    id: call.id,
-    name: call.function.name,
-    arguments: call.function.arguments,
-  }));
-  return { calls, results, userAfter, assistantIndex: index };
+  return { calls, results, userAfter, assistantIndex: first };
 }
 
 /**
- * The live run waiting for the tool results at the end of `request`, with those results
+ * The live run waiting for the tool results at the end of `conversation`, with those results
  * handed to its MCP calls; null when no such run is alive, or when the follow-up also carries
- * a user message (a parked run can only take tool results: that run is stopped and the request
+ * user content (a parked run can only take tool results: that run is stopped and the request
  * replayed with every turn). Calls are paired by id, by id as sanitisers rewrite it, or by
  * name and arguments ({@link pairToolCalls}); calls left unanswered get an error result.
  */
 export async function continueRun(
   deps: AppDeps,
-  request: ChatCompletionRequest,
+  conversation: Conversation,
   identity: { owner: string; model: string },
 ): Promise<ParkedRun | null> {
-  const followUp = toolFollowUp(request);
+  const followUp = toolFollowUp(conversation);
   if (followUp === null) return null;
   const taken = deps.toolRuns.take(followUp.calls, {
     owner: identity.owner,
-    conversation: requestFingerprint(request, identity.model, followUp.assistantIndex),
+    conversation: requestFingerprint(conversation, identity.model, followUp.assistantIndex),
   });
   if (taken === null) return null;
   const { run, ids } = taken;
@@ -119,7 +119,7 @@ export async function continueRun(
   for (const result of followUp.results) {
     const id = ids.get(result.id);
     if (id === undefined || answered.has(id)) continue;
-    run.bridge.resolve(id, { content: result.content, isError: false });
+    run.bridge.resolve(id, { content: result.content, isError: result.isError });
     answered.add(id);
   }
   for (const call of run.toolCalls) {
@@ -131,40 +131,38 @@ export async function continueRun(
   return run;
 }
 
-/** Instructions for tool_choice / parallel_tool_calls / json_object, appended to the system prompt. */
-export function toolInstructions(request: ChatCompletionRequest): string[] {
+/** Instructions for the tool choice, parallel calls and a json_object output, appended to the system prompt. */
+export function toolInstructions(conversation: Conversation): string[] {
   const lines: string[] = [];
-  const choice = request.tool_choice;
-  if (request.tools && request.tools.length > 0 && choice !== "none") {
+  const choice = conversation.toolChoice;
+  if (conversation.tools.length > 0 && choice !== "none") {
     if (choice === "required")
       lines.push("You must call at least one of the available tools in this reply.");
-    else if (typeof choice === "object" && choice !== null) {
-      lines.push(
-        `You must call the tool "${CLIENT_TOOL_PREFIX}${choice.function.name}" in this reply.`,
-      );
+    else if (typeof choice === "object") {
+      lines.push(`You must call the tool "${CLIENT_TOOL_PREFIX}${choice.name}" in this reply.`);
     }
-    if (request.parallel_tool_calls === false) lines.push("Call at most one tool per reply.");
+    if (!conversation.parallelToolCalls) lines.push("Call at most one tool per reply.");
   }
-  if (request.response_format?.type === "json_object") {
+  if (conversation.output.type === "json_object") {
     lines.push("Reply with a single JSON object and nothing else.");
   }
   return lines;
 }
 
-/** The `--json-schema` text for `response_format`, or undefined. @throws ProxyError 400 when too large. */
-export function jsonSchemaFor(request: ChatCompletionRequest): string | undefined {
-  const format = request.response_format;
-  if (format == null || format.type === "text") return undefined;
-  const schema =
-    format.type === "json_schema"
-      ? (format.json_schema.schema ?? { type: "object" })
-      : { type: "object" };
+/** The `--json-schema` text for the output format, or undefined. @throws ProxyError 400 when too large. */
+export function jsonSchemaFor(conversation: Conversation): string | undefined {
+  const output = conversation.output;
+  if (output.type === "text") return undefined;
+  const schema = output.type === "json_schema" ? output.schema : { type: "object" };
   const text = JSON.stringify(schema);
   if (new TextEncoder().encode(text).length > MAX_JSON_SCHEMA_BYTES) {
     throw new ProxyError(
       400,
       `The JSON schema is larger than ${MAX_JSON_SCHEMA_BYTES} bytes: the claude CLI takes it on its command line, which is limited`,
-      { param: "response_format.json_schema.schema", code: "schema_too_large" },
+      {
+        param: output.type === "json_schema" ? (output.param ?? null) : null,
+        code: "schema_too_large",
+      },
     );
   }
   return text;
@@ -174,20 +172,21 @@ export function jsonSchemaFor(request: ChatCompletionRequest): string | undefine
 const transcriptFallbackLogged = new Set<"slow" | "rejected">();
 
 /**
- * Starts a new run for `request`.
- * Validates first, then waits for a concurrency slot with `acquire`.
+ * Starts a new run for `conversation`.
+ * Validates first, then waits for a concurrency slot with `acquire`. The run is registered
+ * with the lifecycle until it stops.
  * @throws ProxyError 400 for images that cannot be used, a schema that is too large, or a
  *   conversation with nothing to answer; 503 when the CLI is missing; 429 from `acquire`.
  */
 export async function openRun(
   deps: AppDeps,
-  request: ChatCompletionRequest,
+  conversation: Conversation,
   model: string,
   acquire: () => Promise<Release>,
   /** The client's request: when it goes away, image fetches still under way are cancelled. */
   signal?: AbortSignal,
-): Promise<LiveRun> {
-  const images = await resolveImages(request.messages, {
+): Promise<Run> {
+  const images = await resolveImages(conversation.turns, {
     ...(signal === undefined ? {} : { signal }),
     fetchRemote: deps.config.imageFetch,
     allowPrivate: deps.config.imageFetchAllowPrivate,
@@ -201,10 +200,9 @@ export async function openRun(
     onFetchFailure: (failure) =>
       deps.log.info(failure, "image_url not fetched (the client is told no more)"),
   });
-  const useTools = (request.tools?.length ?? 0) > 0 && request.tool_choice !== "none";
+  const useTools = conversation.tools.length > 0 && conversation.toolChoice !== "none";
   const toolPrefix = useTools ? CLIENT_TOOL_PREFIX : null;
-  const conversation = toAnthropicMessages(request.messages, { toolPrefix, images });
-  const session = splitTail(conversation);
+  const session = splitTail(toAnthropicMessages(conversation.turns, { toolPrefix, images }));
   if (session === null) {
     throw new ProxyError(
       400,
@@ -215,7 +213,7 @@ export async function openRun(
       },
     );
   }
-  const jsonSchema = jsonSchemaFor(request);
+  const jsonSchema = jsonSchemaFor(conversation);
   if (deps.claude.path === null) {
     throw new ProxyError(503, deps.claude.error ?? "The claude CLI was not found", {
       type: "server_error",
@@ -223,15 +221,14 @@ export async function openRun(
     });
   }
   const release = await acquire();
-  const extra = toolInstructions(request);
-  const baseSystem = systemPromptOf(request.messages);
+  const extra = toolInstructions(conversation);
+  const baseSystem = conversation.system;
   const systemPrompt =
     extra.length === 0
       ? baseSystem
       : [baseSystem ?? "", ...extra].filter((s) => s !== "").join("\n\n");
-  const bridge = useTools ? new ToolBridge(request.tools ?? []) : null;
-  const controller = new AbortController();
-  const options: CompletionOptions = {
+  const bridge = useTools ? new ToolBridge(conversation.tools) : null;
+  const options: TurnOptions = {
     policy: {
       retryRateLimits: deps.config.retryRateLimits,
       retryServerErrors: deps.config.retryRateLimits,
@@ -243,17 +240,14 @@ export async function openRun(
     upstream: reachWatch({
       timeoutMs: deps.config.upstreamUnreachableTimeoutMs,
       baseUrl: deps.childEnv.ANTHROPIC_BASE_URL ?? deps.runtime.env().ANTHROPIC_BASE_URL,
-      stop: (error) => controller.abort(error),
+      stop: (error) => run.controller.abort(error),
     }),
   };
-  const run: LiveRun = {
-    bridge,
-    events: undefined as never,
-    controller,
-    options,
-    waiting: false,
-    release,
-  };
+  const run = new Run(bridge, options, release, (stopped) => {
+    if (stopped.bridge !== null) deps.toolRuns.unregister(stopped.bridge);
+    deps.lifecycle.end(stopped);
+  });
+  const { controller } = run;
   const context: DriverContext = {
     runtime: deps.runtime,
     claudePath: deps.claude.path,
@@ -273,9 +267,9 @@ export async function openRun(
   const toolCallTimeoutMs = deps.config.toolResultTimeoutMs + 60_000;
   const base: Omit<RunRequest, "session"> = {
     model,
-    effort: toEffort(request.reasoning_effort),
+    effort: conversation.effort,
     systemPrompt,
-    maxOutputTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
+    maxOutputTokens: conversation.maxOutputTokens,
     mcpConfig: bridge === null ? undefined : bridge.mcpConfig(deps.baseUrl(), toolCallTimeoutMs),
     toolCallTimeoutMs,
     jsonSchema,
@@ -283,6 +277,7 @@ export async function openRun(
     isWaiting: () => run.waiting,
   };
   if (bridge !== null) deps.toolRuns.register(bridge);
+  deps.lifecycle.begin(run);
   if (session.history.length === 0) {
     run.events = startRun(context, { ...base, session });
   } else {
@@ -296,7 +291,7 @@ export async function openRun(
     run.events = withTranscriptFallback(
       native,
       () => {
-        const plan = buildPrompt(request.messages, images);
+        const plan = buildPrompt(conversation.turns, images);
         const fallback: SessionPlan = { history: [], turn: plan.turn, pending: null };
         return startRun(context, { ...base, session: fallback });
       },

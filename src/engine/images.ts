@@ -15,7 +15,7 @@ import type { ResolvedImage } from "../claude/session.ts";
 import { ProxyError } from "../errors.ts";
 import { isAllowedAddress, isIpLiteral } from "../net/addresses.ts";
 import type { Lookup, PinnedFetch } from "../runtime/types.ts";
-import type { ChatCompletionMessageParam } from "./schema.ts";
+import type { Turn } from "./conversation.ts";
 
 /** Media types the API accepts. */
 export const IMAGE_MEDIA_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"] as const;
@@ -318,43 +318,36 @@ async function fetchAll(
 }
 
 /**
- * Resolves every `image_url` part of the messages, keyed by URL. Everything that can be checked
- * without the network (part types, counts, data URLs, schemes) is checked before any fetch.
- * @throws ProxyError 400 naming the part for bad data URLs, unsupported types, failed or
- *   disabled fetches and images over the size cap; 400 naming `messages` for too many images
- *   or too many bytes of them in all.
+ * Resolves every image block of the turns, keyed by URL. Everything that can be checked
+ * without the network (counts, data URLs, schemes) is checked before any fetch.
+ * @throws ProxyError 400 naming the part (the block's `param`) for bad data URLs, unsupported
+ *   types, failed or disabled fetches and images over the size cap; 400 naming `messages` for
+ *   too many images or too many bytes of them in all.
  */
 export async function resolveImages(
-  messages: readonly ChatCompletionMessageParam[],
+  turns: readonly Turn[],
   options: ImageOptions,
 ): Promise<Map<string, ResolvedImage>> {
   const images = new Map<string, ResolvedImage>();
-  const parts: { url: string; param: string }[] = [];
-  messages.forEach((message, i) => {
-    if (message.role !== "user" || typeof message.content === "string") return;
-    message.content.forEach((part, j) => {
-      const param = `messages[${i}].content[${j}]`;
-      if (part.type === "image_url") {
-        parts.push({ url: part.image_url.url, param });
-        if (parts.length > options.maxImages) {
-          throw new ProxyError(
-            400,
-            `A request may hold at most ${options.maxImages} images (--max-images)`,
-            { param, code: "too_many_images" },
-          );
-        }
-      } else if (part.type !== "text") {
-        throw new ProxyError(400, `Content parts of type '${part.type}' are not supported`, {
-          param,
-          code: "unsupported_content",
-        });
+  const parts: { url: string; param: string; urlParam: string }[] = [];
+  turns.forEach((turn, i) => {
+    turn.content.forEach((block, j) => {
+      if (block.type !== "image") return;
+      const param = block.param ?? `messages[${i}].content[${j}]`;
+      parts.push({ url: block.url, param, urlParam: block.urlParam ?? `${param}.url` });
+      if (parts.length > options.maxImages) {
+        throw new ProxyError(
+          400,
+          `A request may hold at most ${options.maxImages} images (--max-images)`,
+          { param, code: "too_many_images" },
+        );
       }
     });
   });
   const jobs: FetchJob[] = [];
   const queued = new Set<string>();
   let dataBytes = 0;
-  parts.forEach(({ url, param }, k) => {
+  parts.forEach(({ url, param, urlParam }, k) => {
     if (url.startsWith("data:")) {
       let image = images.get(url);
       if (image === undefined) {
@@ -373,10 +366,10 @@ export async function resolveImages(
       }
       if (queued.has(url)) return;
       queued.add(url);
-      jobs.push({ url, index: k + 1, param: `${param}.image_url.url` });
+      jobs.push({ url, index: k + 1, param: urlParam });
     } else {
       throw new ProxyError(400, "Image URLs must be data: or http(s): URLs", {
-        param: `${param}.image_url.url`,
+        param: urlParam,
         code: "invalid_image_url",
       });
     }

@@ -1,17 +1,22 @@
 /**
- * CLI events → OpenAI chat completion deltas (pure, one state object per response).
+ * CLI events → turn events (pure, one state object per turn).
  * Text comes only from `stream_event` `text_delta`s (DESIGN.md: "Stream text from these only"),
- * thinking from `thinking_delta` (sent as `reasoning_content`), tool calls from `tool_use`
- * blocks and their `input_json_delta` fragments. Events of sub-agents (`parent_tool_use_id`
- * set) are ignored.
+ * thinking from `thinking_delta` and `signature_delta`, tool calls from `tool_use` blocks and
+ * their `input_json_delta` fragments. Events of sub-agents (`parent_tool_use_id` set) are ignored.
  */
 import type { CliEvent, CliUsage } from "../claude/events.ts";
 import { ProxyError } from "../errors.ts";
-import type { ChoiceDelta, CompletionUsage, FinishReason } from "./types.ts";
+import type { TurnEvent } from "./events.ts";
+
+/** The events of a turn that carry content (what {@link eventToTurnEvents} yields). */
+export type ContentEvent = Extract<
+  TurnEvent,
+  { kind: "text" | "thinking" | "signature" | "tool_call" | "tool_arguments" }
+>;
 
 /** Translation state for one response. */
 export interface TranslateState {
-  /** Content block index → OpenAI tool call index, for the current message. */
+  /** Content block index → tool call index (from 0 in the turn), for the current message. */
   toolIndexByBlock: Map<number, number>;
   /** Tool calls seen so far in this response. */
   toolCalls: Array<{ id: string; name: string; arguments: string }>;
@@ -72,9 +77,10 @@ export function newTranslateState(toolPrefix: string | null = null): TranslateSt
 }
 
 /**
- * The deltas one event adds to the response (often none). Updates `state`.
+ * The turn events one CLI event adds (often none). Updates `state`.
+ * @throws ProxyError 502 `upstream_stream_dropped` (see the message_start case).
  */
-export function eventToDeltas(event: CliEvent, state: TranslateState): ChoiceDelta[] {
+export function eventToTurnEvents(event: CliEvent, state: TranslateState): ContentEvent[] {
   if (event.type === "result") {
     if (!state.sawMessage) state.usage = { ...event.usage };
     state.stopReason ??= event.stop_reason;
@@ -111,7 +117,7 @@ function streamDropped(): ProxyError {
 function unstreamedDeltas(
   event: Extract<CliEvent, { type: "assistant" }>,
   state: TranslateState,
-): ChoiceDelta[] {
+): ContentEvent[] {
   const { message } = event;
   if (message.model === "<synthetic>" || state.streamedIds.has(message.id)) return [];
   if (state.messageOpen && state.messageEmitted) throw streamDropped();
@@ -133,16 +139,19 @@ function unstreamedDeltas(
     state.usage.cache_read_input_tokens += message.usage.cache_read_input_tokens;
     state.usage.cache_creation_input_tokens += message.usage.cache_creation_input_tokens;
   }
-  const deltas: ChoiceDelta[] = [];
+  const deltas: ContentEvent[] = [];
   for (const block of message.content) {
     if (block.type === "text" && typeof block.text === "string" && block.text !== "") {
-      deltas.push({ content: block.text });
+      deltas.push({ kind: "text", text: block.text });
     } else if (
       block.type === "thinking" &&
       typeof block.thinking === "string" &&
       block.thinking !== ""
     ) {
-      deltas.push({ reasoning_content: block.thinking });
+      deltas.push({ kind: "thinking", text: block.thinking });
+      if (typeof block.signature === "string" && block.signature !== "") {
+        deltas.push({ kind: "signature", signature: block.signature });
+      }
     } else if (block.type === "tool_use" && state.toolPrefix !== null) {
       const name = String(block.name ?? "");
       if (!name.startsWith(state.toolPrefix)) continue;
@@ -154,16 +163,7 @@ function unstreamedDeltas(
       };
       state.toolCalls.push(call);
       state.unstreamedToolStop = true;
-      deltas.push({
-        tool_calls: [
-          {
-            index,
-            id: call.id,
-            type: "function",
-            function: { name: call.name, arguments: call.arguments },
-          },
-        ],
-      });
+      deltas.push({ kind: "tool_call", index, ...call });
     }
   }
   return deltas;
@@ -179,7 +179,7 @@ function unstreamedDeltas(
 function streamDeltas(
   e: Extract<CliEvent, { type: "stream_event" }>["event"],
   state: TranslateState,
-): ChoiceDelta[] {
+): ContentEvent[] {
   switch (e.type) {
     case "message_start": {
       if (state.messageOpen && state.messageEmitted) throw streamDropped();
@@ -209,34 +209,33 @@ function streamDeltas(
       const id = String(block.id ?? `call_${toolIndex}`);
       state.toolCalls.push({ id, name, arguments: "" });
       state.toolIndexByBlock.set(index, toolIndex);
-      return [
-        {
-          tool_calls: [
-            { index: toolIndex, id, type: "function", function: { name, arguments: "" } },
-          ],
-        },
-      ];
+      return [{ kind: "tool_call", index: toolIndex, id, name, arguments: "" }];
     }
     case "content_block_delta": {
       const { index, delta } = e as { index: number; delta: Record<string, unknown> };
       if (delta.type === "text_delta" && typeof delta.text === "string" && delta.text !== "") {
-        return [{ content: delta.text }];
+        return [{ kind: "text", text: delta.text }];
       }
       if (
         delta.type === "thinking_delta" &&
         typeof delta.thinking === "string" &&
         delta.thinking !== ""
       ) {
-        return [{ reasoning_content: delta.thinking }];
+        return [{ kind: "thinking", text: delta.thinking }];
+      }
+      if (
+        delta.type === "signature_delta" &&
+        typeof delta.signature === "string" &&
+        delta.signature !== ""
+      ) {
+        return [{ kind: "signature", signature: delta.signature }];
       }
       if (delta.type === "input_json_delta" && typeof delta.partial_json === "string") {
         const toolIndex = state.toolIndexByBlock.get(index);
         const call = toolIndex === undefined ? undefined : state.toolCalls[toolIndex];
         if (toolIndex === undefined || call === undefined || delta.partial_json === "") return [];
         call.arguments += delta.partial_json;
-        return [
-          { tool_calls: [{ index: toolIndex, function: { arguments: delta.partial_json } }] },
-        ];
+        return [{ kind: "tool_arguments", index: toolIndex, delta: delta.partial_json }];
       }
       return [];
     }
@@ -270,28 +269,4 @@ function addUsage(total: CliUsage, usage: Partial<CliUsage>, outputOnly: boolean
   total.input_tokens += usage.input_tokens ?? 0;
   total.cache_read_input_tokens += usage.cache_read_input_tokens ?? 0;
   total.cache_creation_input_tokens += usage.cache_creation_input_tokens ?? 0;
-}
-
-/** Maps Anthropic's `stop_reason` to OpenAI's `finish_reason`. */
-export function finishReason(stopReason: string | null, hasToolCalls: boolean): FinishReason {
-  if (hasToolCalls) return "tool_calls";
-  if (stopReason === "max_tokens" || stopReason === "model_context_window_exceeded")
-    return "length";
-  if (stopReason === "refusal") return "content_filter";
-  return "stop";
-}
-
-/**
- * OpenAI usage from the CLI's: prompt tokens count input, cache-read and cache-creation
- * tokens; `cached_tokens` the cache reads.
- */
-export function toCompletionUsage(usage: CliUsage): CompletionUsage {
-  const prompt =
-    usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens;
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: usage.output_tokens,
-    total_tokens: prompt + usage.output_tokens,
-    prompt_tokens_details: { cached_tokens: usage.cache_read_input_tokens },
-  };
 }

@@ -19,7 +19,7 @@ import {
   ListToolsRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { timingSafeEqual } from "hono/utils/buffer";
-import type { ChatCompletionTool } from "../openai/schema.ts";
+import type { ToolSpec } from "./conversation.ts";
 
 /** The MCP server name the CLI sees; tools become `mcp__client__NAME`. */
 export const MCP_SERVER_NAME = "client";
@@ -53,14 +53,14 @@ export class ToolBridge {
    * file, mode 0600 in the run's private directory, so it is on no command line).
    */
   readonly secret: string = secret();
-  readonly #tools: readonly ChatCompletionTool[];
+  readonly #tools: readonly ToolSpec[];
   readonly #results = new Map<string, ToolResult>();
   readonly #waiting = new Map<string, (result: ToolResult) => void>();
   /** tool_use ids the CLI has asked for, in order. */
   readonly calls: string[] = [];
   #closed = false;
 
-  constructor(tools: readonly ChatCompletionTool[]) {
+  constructor(tools: readonly ToolSpec[]) {
     this.#tools = tools;
   }
 
@@ -118,9 +118,9 @@ export class ToolBridge {
     );
     server.setRequestHandler(ListToolsRequestSchema, () => ({
       tools: this.#tools.map((tool) => ({
-        name: tool.function.name,
-        description: tool.function.description ?? "",
-        inputSchema: (tool.function.parameters ?? EMPTY_OBJECT_SCHEMA) as {
+        name: tool.name,
+        description: tool.description ?? "",
+        inputSchema: (tool.parameters ?? EMPTY_OBJECT_SCHEMA) as {
           type: "object";
           [key: string]: unknown;
         },

@@ -1,38 +1,17 @@
 /**
- * From CLI events to the parts of a chat completion: deltas as they arrive, then one end part
- * with `finish_reason` and usage. Upstream failures become {@link ProxyError}s here, so routes
- * only decide how to send them (HTTP status before the first byte, an error frame after).
+ * From CLI events to the events of a turn: content as it arrives, then one end with the stop
+ * reason and usage. Upstream failures become {@link ProxyError}s here, so surfaces only decide
+ * how to send them (HTTP status before the first byte, an error frame after).
  */
-import type { CliEvent, ResultEvent } from "./claude/events.ts";
-import { contextLengthError, type RetryPolicy, resultError, retryError } from "./claude/status.ts";
-import { ProxyError } from "./errors.ts";
-import {
-  eventToDeltas,
-  finishReason,
-  newTranslateState,
-  type TranslateState,
-  toCompletionUsage,
-} from "./openai/translate.ts";
-import type { ChoiceDelta, CompletionUsage, FinishReason } from "./openai/types.ts";
-
-/** One part of a completion. `retrying` says the CLI is waiting to retry the upstream API. */
-export type CompletionPart =
-  | { kind: "delta"; delta: ChoiceDelta }
-  | { kind: "retrying"; attempt: number; delayMs: number }
-  | {
-      kind: "end";
-      finishReason: FinishReason;
-      usage: CompletionUsage;
-      /** The `result` event; null when the response ended at client tool calls (run parked). */
-      result: ResultEvent | null;
-      state: TranslateState;
-      /** The CLI compacted (summarised) the conversation before answering (`--auto-compact`). */
-      compacted: boolean;
-    };
+import type { CliEvent } from "../claude/events.ts";
+import { contextLengthError, type RetryPolicy, resultError, retryError } from "../claude/status.ts";
+import { ProxyError } from "../errors.ts";
+import type { TurnEnd, TurnEvent } from "./events.ts";
+import { eventToTurnEvents, newTranslateState, type TranslateState } from "./translate.ts";
 
 /**
  * Watches whether the CLI reaches the upstream API (the `--upstream-unreachable-timeout` clock,
- * see src/chat/reach.ts): told about each connection failure and about progress.
+ * see src/engine/reach.ts): told about each connection failure and about progress.
  */
 export interface UpstreamWatch {
   /** An `api_retry` without an HTTP status: the CLI could not connect. */
@@ -46,11 +25,11 @@ export interface UpstreamWatch {
 }
 
 /** How to read a run. */
-export interface CompletionOptions {
+export interface TurnOptions {
   policy: RetryPolicy;
   /** Client tool prefix (`mcp__client__`), or null without client tools. */
   toolPrefix: string | null;
-  /** `response_format` json_schema/json_object: the content is the result's structured output. */
+  /** A json_schema/json_object output: the text is the result's structured output. */
   structuredOutput: boolean;
   /**
    * Let the CLI answer from a summary of the conversation (`--auto-compact`); otherwise a
@@ -70,18 +49,18 @@ function compactionRefused(): ProxyError {
 }
 
 /**
- * Turns a run's events into completion parts. The iterator is read with `next()` only and never
- * closed here: after an end part with `result: null` (client tool calls) the run lives on.
+ * Turns a run's events into turn events. The iterator is read with `next()` only and never
+ * closed here: after an end with `result: null` (client tool calls) the run lives on.
  * `state` may be passed in so that the caller can read the usage reported so far when the run
  * fails or is stopped (tokens were spent upstream all the same).
  * @throws ProxyError for an `is_error` result, an `api_retry` the policy does not wait out, or
  *   a run that ended without a `result`.
  */
-export async function* completionParts(
+export async function* turnEvents(
   events: AsyncIterator<CliEvent, void, undefined>,
-  options: CompletionOptions,
+  options: TurnOptions,
   state: TranslateState = newTranslateState(options.toolPrefix),
-): AsyncGenerator<CompletionPart, void, undefined> {
+): AsyncGenerator<TurnEvent, void, undefined> {
   let lastRetry: Extract<CliEvent, { type: "api_retry" }> | undefined;
   let rateLimitResetsAt: number | null = null;
   let compacted = false;
@@ -91,7 +70,7 @@ export async function* completionParts(
     options.upstream?.close();
   }
 
-  async function* readParts(): AsyncGenerator<CompletionPart, void, undefined> {
+  async function* readParts(): AsyncGenerator<TurnEvent, void, undefined> {
     while (true) {
       const next = await events.next();
       if (next.done === true) break;
@@ -118,9 +97,9 @@ export async function* completionParts(
         if (event.status === "rejected") rateLimitResetsAt = event.resetsAt;
         continue;
       }
-      for (const delta of eventToDeltas(event, state)) {
-        if (options.structuredOutput && delta.content !== undefined) continue;
-        yield { kind: "delta", delta };
+      for (const content of eventToTurnEvents(event, state)) {
+        if (options.structuredOutput && content.kind === "text") continue;
+        yield content;
       }
       const streamedToolStop =
         event.type === "stream_event" &&
@@ -129,14 +108,7 @@ export async function* completionParts(
         state.stopReason === "tool_use" &&
         state.messageToolCalls > 0;
       if (streamedToolStop || (event.type === "assistant" && state.unstreamedToolStop)) {
-        yield {
-          kind: "end",
-          finishReason: "tool_calls",
-          usage: toCompletionUsage(state.usage),
-          result: null,
-          state,
-          compacted,
-        };
+        yield turnEnd(state, null, compacted);
         return;
       }
       if (event.type === "result") {
@@ -153,16 +125,9 @@ export async function* completionParts(
             event.structured_output !== undefined
               ? JSON.stringify(event.structured_output)
               : (event.result ?? "");
-          yield { kind: "delta", delta: { content } };
+          yield { kind: "text", text: content };
         }
-        yield {
-          kind: "end",
-          finishReason: finishReason(state.stopReason, state.toolCalls.length > 0),
-          usage: toCompletionUsage(state.usage),
-          result: event,
-          state,
-          compacted,
-        };
+        yield turnEnd(state, event, compacted);
         return;
       }
     }
@@ -171,4 +136,17 @@ export async function* completionParts(
       code: "cli_exited",
     });
   }
+}
+
+/** The end of a turn from the translation state (`result` null: ended at client tool calls). */
+function turnEnd(state: TranslateState, result: TurnEnd["result"], compacted: boolean): TurnEnd {
+  return {
+    kind: "end",
+    stopReason: result === null ? "tool_use" : (state.stopReason ?? "end_turn"),
+    usage: { ...state.usage },
+    toolCalls: state.toolCalls.map((call) => ({ ...call })),
+    result,
+    costUsd: result?.total_cost_usd ?? 0,
+    compacted,
+  };
 }

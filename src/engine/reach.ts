@@ -7,8 +7,8 @@
  * the cause and stops the run with 502 `upstream_unreachable`.
  */
 import { unreachableError } from "../claude/status.ts";
-import type { UpstreamWatch } from "../completions.ts";
 import type { ProxyError } from "../errors.ts";
+import type { UpstreamWatch } from "./turn.ts";
 
 /** The API the CLI talks to when ANTHROPIC_BASE_URL is not set. */
 export const DEFAULT_API_URL = "https://api.anthropic.com";

@@ -1,0 +1,75 @@
+/**
+ * One CLI run of the engine: it owns the CLI process (through its event generator), its MCP
+ * bridge and its concurrency slot, and may outlive one request when it waits for client tool
+ * results. It has one way to end, {@link Run.stop}: the first stop reason wins (as execa's
+ * `kill` does), later calls wait for the same end.
+ */
+import type { CliEvent } from "../claude/events.ts";
+import type { ToolBridge } from "./bridge.ts";
+import type { TurnOptions } from "./turn.ts";
+
+/** A client tool call as the proxy sent it (`name` without the `mcp__client__` prefix). */
+export interface IssuedToolCall {
+  id: string;
+  name: string;
+  /** JSON text of the arguments. */
+  arguments: string;
+}
+
+/** A CLI run serving turns. */
+export class Run {
+  /** The run's CLI events, read with `next()` (set once the CLI is started). */
+  events: AsyncGenerator<CliEvent, void, undefined> = emptyEvents();
+  /** Aborted by {@link stop}; its reason is the error the run's reader sees. */
+  readonly controller = new AbortController();
+  /** True while it waits for client tool results (parked). */
+  waiting = false;
+  /** The tool calls a parked run waits for, as sent to the client. */
+  toolCalls: IssuedToolCall[] = [];
+  /** Who may continue a parked run: the API key of the request that made its calls ("" without keys). */
+  owner = "";
+  /** Fingerprint of the conversation a parked run's calls answered (engine/registry.ts). */
+  conversation = "";
+  readonly #release: () => void;
+  readonly #onStopped: (run: Run) => void;
+  #stopping: Promise<void> | undefined;
+
+  /**
+   * @param bridge the MCP bridge of its client tools (null without tools)
+   * @param options how its events become turn events
+   * @param release gives its concurrency slot back
+   * @param onStopped told once the run has ended (its CLI exited): unregisters the bridge, etc.
+   */
+  constructor(
+    readonly bridge: ToolBridge | null,
+    readonly options: TurnOptions,
+    release: () => void,
+    onStopped: (run: Run) => void,
+  ) {
+    this.#release = release;
+    this.#onStopped = onStopped;
+  }
+
+  /** Whether {@link stop} was called. */
+  get stopped(): boolean {
+    return this.#stopping !== undefined;
+  }
+
+  /**
+   * Ends the run: with a reason, aborts it (the CLI is killed; the first reason of all wins);
+   * without one (the turn finished), lets the CLI exit by itself. Then waits for the CLI to
+   * exit, ends its held MCP calls (in that order, so that the CLI never sees a substitute result
+   * it could send upstream), gives the slot back and tells the owner. Idempotent.
+   */
+  stop(reason?: unknown): Promise<void> {
+    if (reason !== undefined) this.controller.abort(reason);
+    this.#stopping ??= (async () => {
+      await this.events.return(undefined).catch(() => {});
+      this.#release();
+      this.#onStopped(this);
+    })();
+    return this.#stopping;
+  }
+}
+
+async function* emptyEvents(): AsyncGenerator<CliEvent, void, undefined> {}
