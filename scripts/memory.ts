@@ -21,10 +21,8 @@ import {
   MAX_CONTENT_PARTS,
   MAX_JSON_VALUES,
   MAX_MESSAGES,
-  MAX_TOOL_CALLS,
-  MAX_TOOLS,
-  parseChatCompletionBody,
-} from "../src/openai/schema.ts";
+} from "../src/http/json.ts";
+import { MAX_TOOL_CALLS, MAX_TOOLS, parseChatCompletionBody } from "../src/surfaces/chat/schema.ts";
 import { servingPid, vmRssKiB } from "../test/e2e/fault-helpers.ts";
 import {
   ALL_RUNTIMES,

@@ -18,6 +18,7 @@ import { originGuard } from "./http/origin.ts";
 import { modelsRoutes } from "./routes/models.ts";
 import { chatRoutes } from "./surfaces/chat/route.ts";
 import { messagesRoutes } from "./surfaces/messages/route.ts";
+import { responsesRoutes } from "./surfaces/responses/route.ts";
 
 /**
  * Whether errors of a request are rendered in the Messages API's shape
@@ -146,6 +147,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/v1", modelsRoutes(deps));
   app.route("/v1", chatRoutes(deps));
   app.route("/v1", messagesRoutes(deps));
+  app.route("/v1", responsesRoutes(deps));
 
   // OPTIONS that CORS did not answer (no Origin, the proxy's own, or CORS off): the methods.
   app.options("*", (c) => {

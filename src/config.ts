@@ -347,8 +347,24 @@ export const SETTINGS = {
     env: "DATA_DIR",
     schema: z.string(),
     default: "",
-    description: "Where usage totals are kept (usage.jsonl); empty: the platform's data directory",
+    description:
+      "Where usage totals (usage.jsonl) and stored responses (responses/) are kept; empty: the platform's data directory",
     placeholder: "(platform data dir)",
+  }),
+  responsesMaxStored: setting({
+    flag: "responses-max-stored",
+    env: "RESPONSES_MAX_STORED",
+    schema: z.coerce.number().int().min(0),
+    default: "1000",
+    description:
+      "Most Responses API responses kept for previous_response_id and GET /v1/responses/{id} (in <data dir>/responses, oldest evicted first); 0 stores none",
+  }),
+  responsesMaxAgeDays: setting({
+    flag: "responses-max-age",
+    env: "RESPONSES_MAX_AGE_DAYS",
+    schema: z.coerce.number().min(0),
+    default: "30",
+    description: "How long a stored Responses API response is kept, days; 0: no age limit",
   }),
   logLevel: setting({
     flag: "log-level",

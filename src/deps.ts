@@ -12,6 +12,7 @@ import type { ConcurrencyLimiter } from "./limiter.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Runtime } from "./runtime/types.ts";
+import type { ResponseStore } from "./surfaces/responses/store.ts";
 import type { UsageStore } from "./usage.ts";
 
 export type { ClaudeInfo };
@@ -43,6 +44,11 @@ export interface AppDeps {
   metrics: Metrics;
   /** Persistent usage totals (`GET /v1/usage`). */
   usage: UsageStore;
+  /**
+   * Stored Responses API responses (`previous_response_id`, `GET /v1/responses/{id}`); absent:
+   * an in-memory store with the configured limits.
+   */
+  responses?: ResponseStore;
   /** Whether ANTHROPIC_API_KEY is set in the proxy's environment (the CLI then bills per token). */
   anthropicApiKeySet: boolean;
   /** The proxy's version. */

@@ -17,6 +17,7 @@ import { createLogger } from "./log.ts";
 import { createMetrics } from "./metrics.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import type { Runtime, Server } from "./runtime/types.ts";
+import { ResponseStore } from "./surfaces/responses/store.ts";
 import { UsageStore } from "./usage.ts";
 import { VERSION } from "./version.ts";
 
@@ -104,6 +105,20 @@ try {
 }
 if (usage.skippedLines > 0)
   log.warn({ path: usage.path, skipped: usage.skippedLines }, "skipped unreadable usage lines");
+const storeLimits = {
+  maxStored: config.responsesMaxStored,
+  maxAgeSeconds: Math.round(config.responsesMaxAgeDays * 86_400),
+};
+let responses: ResponseStore;
+try {
+  responses = await ResponseStore.open(runtime, dataDir, storeLimits);
+} catch (error) {
+  log.warn(
+    { dataDir },
+    `Cannot open the stored responses: ${(error as Error).message}; they are kept until exit only`,
+  );
+  responses = ResponseStore.memory(storeLimits);
+}
 const metrics = createMetrics({ rss: () => runtime.rss() });
 
 const toolRuns = new ToolRuns();
@@ -137,6 +152,7 @@ const app = createApp({
   watchdog,
   metrics,
   usage,
+  responses,
   version: VERSION,
   log,
 });

@@ -3,7 +3,7 @@
  * The CLI's `--model` takes the aliases `opus`, `sonnet`, `haiku` or full ids
  * (DESIGN.md "Flags that matter").
  */
-import type { Model } from "./openai/types.ts";
+import type { Model } from "./surfaces/chat/types.ts";
 
 /** The aliases the CLI understands. */
 export const MODEL_ALIASES = ["opus", "sonnet", "haiku"] as const;

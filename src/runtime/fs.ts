@@ -4,7 +4,16 @@
  */
 
 import { statSync } from "node:fs";
-import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import {
+  appendFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { errorCode } from "./child.ts";
@@ -13,7 +22,16 @@ import type { Runtime } from "./types.ts";
 /** The file-system part of {@link Runtime}. */
 export type RuntimeFs = Pick<
   Runtime,
-  "tmpdir" | "mkdir" | "mkdtemp" | "writeFile" | "appendFile" | "readTextFile" | "remove" | "isFile"
+  | "tmpdir"
+  | "mkdir"
+  | "mkdtemp"
+  | "writeFile"
+  | "appendFile"
+  | "readTextFile"
+  | "remove"
+  | "rename"
+  | "listDir"
+  | "isFile"
 >;
 
 /** `node:fs` implementations of the {@link Runtime} file functions. */
@@ -34,6 +52,15 @@ export const nodeFs: RuntimeFs = {
     }
   },
   remove: (path) => rm(path, { recursive: true, force: true }),
+  rename: (from, to) => rename(from, to),
+  listDir: async (path) => {
+    try {
+      return await readdir(path);
+    } catch (error) {
+      if (errorCode(error) === "ENOENT") return [];
+      throw error;
+    }
+  },
   isFile: (path) => {
     try {
       return statSync(path).isFile();

@@ -153,6 +153,10 @@ export interface Runtime {
   readTextFile(path: string): Promise<string | null>;
   /** Removes a file or directory tree; never throws for a missing path. */
   remove(path: string): Promise<void>;
+  /** Renames a file, replacing `to` if it exists (atomic within one file system). */
+  rename(from: string, to: string): Promise<void>;
+  /** The names of the entries of a directory; resolves [] when it does not exist. */
+  listDir(path: string): Promise<string[]>;
   /** Whether a regular file exists at `path` (synchronous: used while resolving the CLI path). */
   isFile(path: string): boolean;
   /** Registers a handler for SIGINT/SIGTERM (on Windows: SIGINT/SIGBREAK). */

@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MAX_MESSAGES } from "../../src/openai/schema.ts";
+import { MAX_MESSAGES } from "../../src/http/json.ts";
 import { type FakeAnthropic, startFakeAnthropic } from "../fixtures/fake-anthropic.ts";
 import { servingPid, vmRssKiB, waitForLeftovers } from "./fault-helpers.ts";
 import {

@@ -278,6 +278,52 @@ for (const runtime of RUNTIMES) {
       ]);
     });
 
+    it("a streamed tool loop with thinking passed back: the same CLI run continues", async () => {
+      const input = { city: "Bern" };
+      fake.script({
+        content: [
+          { type: "thinking", thinking: "I need the weather." },
+          { type: "tool_use", id: "toolu_msg_think", name: "mcp__client__get_weather", input },
+        ],
+        chunkSize: 4,
+      });
+      const question: Anthropic.MessageParam = { role: "user", content: "Weather in Bern?" };
+      const ask = {
+        model: "sonnet",
+        max_tokens: 8000,
+        thinking: { type: "enabled" as const, budget_tokens: 2000 },
+        tools: [WEATHER],
+      };
+      const first = await client.messages.stream({ ...ask, messages: [question] }).finalMessage();
+      expect(first.stop_reason).toBe("tool_use");
+      expect(first.content).toEqual([
+        { type: "thinking", thinking: "I need the weather.", signature: expect.any(String) },
+        { type: "tool_use", id: "toolu_msg_think", name: "get_weather", input },
+      ]);
+
+      fake.script({ content: [{ type: "text", text: "Cold in Bern." }] });
+      const second = await client.messages
+        .stream({
+          ...ask,
+          messages: [
+            question,
+            { role: "assistant", content: first.content },
+            {
+              role: "user",
+              content: [{ type: "tool_result", tool_use_id: "toolu_msg_think", content: "-3 °C" }],
+            },
+          ],
+        })
+        .finalMessage();
+      expect(second.content).toEqual([{ type: "text", text: "Cold in Bern." }]);
+      expect(heads()).toBe(1);
+      expect(fake.requests).toHaveLength(2);
+      expect(turns(fake.requests[1]?.body).at(-1)).toEqual({
+        role: "user",
+        blocks: ["tool_result:toolu_msg_think:-3 °C"],
+      });
+    });
+
     it("thinking: streamed thinking and signature deltas, thinking blocks in the final message", async () => {
       fake.script({
         content: [
@@ -373,6 +419,30 @@ for (const runtime of RUNTIMES) {
       expect(error.status).toBe(529);
       expect(error.error).toMatchObject({ type: "error", error: { type: "overloaded_error" } });
       expect(error.headers?.get("retry-after")).toBeTruthy();
+    });
+
+    it("a stream the upstream drops mid-answer ends with an error event the SDK raises", async () => {
+      fake.script(
+        // message_start, content_block_start, ping, then 3 text deltas: the socket dies. Paced,
+        // so that the CLI prints the deltas before the drop (see faults.e2e.test.ts).
+        {
+          content: [{ type: "text", text: "Partial answer that never ends" }],
+          dropAfterEvents: 6,
+          delayMs: 150,
+        },
+        // The CLI's retry gets a complete answer, which must not be appended.
+        { content: [{ type: "text", text: "A different complete answer" }] },
+      );
+      const deltas: string[] = [];
+      const stream = client.messages
+        .stream({ model: "sonnet", max_tokens: 100, messages: [{ role: "user", content: "drop" }] })
+        .on("text", (delta) => deltas.push(delta));
+      const error = await rejection(stream.finalMessage());
+      expect(error.error).toMatchObject({
+        type: "error",
+        error: { type: "api_error", message: expect.stringContaining("dropped") },
+      });
+      expect(["Part", "Partial ", "Partial answ"]).toContain(deltas.join(""));
     });
 
     it("count_tokens is a clear 501; models.list answers in Anthropic's shape", async () => {

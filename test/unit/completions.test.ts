@@ -5,8 +5,8 @@ import { CLIENT_TOOL_PREFIX } from "../../src/engine/bridge.ts";
 import type { TurnEnd } from "../../src/engine/events.ts";
 import { type TurnOptions as CompletionOptions, turnEvents } from "../../src/engine/turn.ts";
 import { ProxyError } from "../../src/errors.ts";
-import type { ChoiceDelta, CompletionUsage, FinishReason } from "../../src/openai/types.ts";
 import { finishReason, toChoiceDelta, toCompletionUsage } from "../../src/surfaces/chat/render.ts";
+import type { ChoiceDelta, CompletionUsage, FinishReason } from "../../src/surfaces/chat/types.ts";
 
 /** A turn event as the chat surface sees it: a delta, a retry, or the end. */
 type CompletionPart =

@@ -26,20 +26,14 @@ import { createApp } from "../../src/app.ts";
 import { parseCommand } from "../../src/config.ts";
 import type { AppDeps } from "../../src/deps.ts";
 import { ToolRuns } from "../../src/engine/registry.ts";
+import { MAX_CONTENT_PARTS, MAX_JSON_VALUES, MAX_MESSAGES, MAX_STOP } from "../../src/http/json.ts";
 import { Lifecycle } from "../../src/lifecycle.ts";
 import { ConcurrencyLimiter } from "../../src/limiter.ts";
 import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics.ts";
-import {
-  MAX_CONTENT_PARTS,
-  MAX_JSON_VALUES,
-  MAX_MESSAGES,
-  MAX_STOP,
-  MAX_TOOL_CALLS,
-  MAX_TOOLS,
-} from "../../src/openai/schema.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
 import type { ExitStatus, Spawn, Subprocess } from "../../src/runtime/types.ts";
+import { MAX_TOOL_CALLS, MAX_TOOLS } from "../../src/surfaces/chat/schema.ts";
 import { UsageStore } from "../../src/usage.ts";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1500);

@@ -9,13 +9,13 @@ import {
   sniffMediaType,
 } from "../../src/engine/images.ts";
 import { ProxyError } from "../../src/errors.ts";
-import {
-  type ChatCompletionMessageParam,
-  parseChatCompletionRequest,
-} from "../../src/openai/schema.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
 import type { Lookup, PinnedFetch } from "../../src/runtime/types.ts";
 import { chatTurns } from "../../src/surfaces/chat/conversation.ts";
+import {
+  type ChatCompletionMessageParam,
+  parseChatCompletionRequest,
+} from "../../src/surfaces/chat/schema.ts";
 
 /** Resolves the images of chat messages (as the chat surface hands them to the engine). */
 async function resolveImages(

@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import { type ResolvedImage, userTurnLine } from "../../src/claude/session.ts";
 import { buildPrompt } from "../../src/engine/prompt.ts";
 import { ProxyError } from "../../src/errors.ts";
+import { chatTurns, contentText, systemPromptOf } from "../../src/surfaces/chat/conversation.ts";
 import {
   type ChatCompletionMessageParam,
   parseChatCompletionRequest,
-} from "../../src/openai/schema.ts";
-import { chatTurns, contentText, systemPromptOf } from "../../src/surfaces/chat/conversation.ts";
+} from "../../src/surfaces/chat/schema.ts";
 
 /** The transcript prompt of chat messages, with their system prompt. */
 function transcript(list: ChatCompletionMessageParam[], resolved?: Map<string, ResolvedImage>) {

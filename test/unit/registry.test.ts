@@ -10,8 +10,8 @@ import {
   ToolRuns,
 } from "../../src/engine/registry.ts";
 import { type IssuedToolCall, Run } from "../../src/engine/run.ts";
-import { parseChatCompletionRequest } from "../../src/openai/schema.ts";
 import { chatTurns, systemPromptOf } from "../../src/surfaces/chat/conversation.ts";
+import { parseChatCompletionRequest } from "../../src/surfaces/chat/schema.ts";
 
 /** The fingerprint of chat messages as a client sends them. */
 function fingerprint(messages: unknown[], model: string, tools: string[]): string {

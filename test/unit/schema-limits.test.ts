@@ -10,12 +10,14 @@ import {
   MAX_MESSAGES,
   MAX_MODEL_LENGTH,
   MAX_STOP,
+} from "../../src/http/json.ts";
+import { parseArguments } from "../../src/surfaces/chat/conversation.ts";
+import {
   MAX_TOOL_CALLS,
   MAX_TOOLS,
   parseChatCompletionBody,
   parseChatCompletionRequest,
-} from "../../src/openai/schema.ts";
-import { parseArguments } from "../../src/surfaces/chat/conversation.ts";
+} from "../../src/surfaces/chat/schema.ts";
 
 /** `depth` levels of nested arrays, built as text (too deep to build by recursion). */
 function nested(depth: number): unknown {

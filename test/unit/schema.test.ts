@@ -1,7 +1,8 @@
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
 import { ProxyError } from "../../src/errors.ts";
-import { formatParam, parseChatCompletionRequest } from "../../src/openai/schema.ts";
+import { formatParam } from "../../src/http/json.ts";
+import { parseChatCompletionRequest } from "../../src/surfaces/chat/schema.ts";
 
 /** The JSON body the official openai client sends for `params`. */
 async function openaiNodeBody(params: OpenAI.ChatCompletionCreateParams): Promise<unknown> {

@@ -14,11 +14,11 @@ import {
   type ConversationOptions,
   toAnthropicMessages as fromTurns,
 } from "../../src/engine/prompt.ts";
+import { chatTurns, parseArguments } from "../../src/surfaces/chat/conversation.ts";
 import {
   type ChatCompletionMessageParam,
   parseChatCompletionRequest,
-} from "../../src/openai/schema.ts";
-import { chatTurns, parseArguments } from "../../src/surfaces/chat/conversation.ts";
+} from "../../src/surfaces/chat/schema.ts";
 
 /** Chat messages as the API receives them. */
 function toAnthropicMessages(

@@ -7,8 +7,8 @@ import {
   type TranslateState,
 } from "../../src/engine/translate.ts";
 import { ProxyError } from "../../src/errors.ts";
-import type { ChoiceDelta } from "../../src/openai/types.ts";
 import { finishReason, toChoiceDelta, toCompletionUsage } from "../../src/surfaces/chat/render.ts";
+import type { ChoiceDelta } from "../../src/surfaces/chat/types.ts";
 
 /** The chat deltas of one event (turn events as the chat surface renders them). */
 function eventToDeltas(event: CliEvent, state: TranslateState): ChoiceDelta[] {

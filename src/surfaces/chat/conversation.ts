@@ -7,11 +7,8 @@
 import { toEffort } from "../../claude/argv.ts";
 import type { Block, Conversation, Turn } from "../../engine/conversation.ts";
 import { ProxyError } from "../../errors.ts";
-import {
-  type ChatCompletionMessageParam,
-  type ChatCompletionRequest,
-  exceedsJsonDepth,
-} from "../../openai/schema.ts";
+import { exceedsJsonDepth } from "../../http/json.ts";
+import type { ChatCompletionMessageParam, ChatCompletionRequest } from "./schema.ts";
 
 type Message = ChatCompletionMessageParam;
 

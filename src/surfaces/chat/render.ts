@@ -12,7 +12,7 @@ import type {
   ChoiceDelta,
   CompletionUsage,
   FinishReason,
-} from "../../openai/types.ts";
+} from "./types.ts";
 
 /** Maps Anthropic's `stop_reason` to OpenAI's `finish_reason`. */
 export function finishReason(stopReason: string | null, hasToolCalls: boolean): FinishReason {

@@ -8,10 +8,10 @@ import { Hono } from "hono";
 import type { AppDeps } from "../../deps.ts";
 import { serveTurn } from "../../http/turn.ts";
 import { resolveModel } from "../../models.ts";
-import { parseChatCompletionBody } from "../../openai/schema.ts";
 import { modelNotFound } from "../../routes/models.ts";
 import { chatConversation } from "./conversation.ts";
 import { chatRenderer } from "./render.ts";
+import { parseChatCompletionBody } from "./schema.ts";
 
 function completionId(): string {
   return `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`;

@@ -109,6 +109,7 @@ type OpenBlock =
 
 /** Renders one turn in the Messages API's shape; one per request. */
 export class MessagesRenderer implements TurnRenderer {
+  /** The message id (`msg_...`), the same in the stream and the whole answer. */
   readonly id: string;
   readonly #model: string;
   readonly #thinking: ThinkingDisplay;
@@ -165,6 +166,10 @@ export class MessagesRenderer implements TurnRenderer {
     return frames;
   }
 
+  /**
+   * The frames of one turn event: a `content_block_start` when the kind changes (closing the
+   * open block first), then its delta; nothing for retries, or for thinking when hidden.
+   */
   event(event: Exclude<TurnEvent, TurnEnd>): SseFrame[] {
     switch (event.kind) {
       case "text": {

@@ -6,24 +6,26 @@
  * Content blocks and tools the CLI cannot pass on (documents, search results, server tools such
  * as `web_search_20250305` or `bash_20250124`) are a 400 naming them.
  *
- * Bounds as for chat completions (src/openai/schema.ts, issue 9): the body text is counted
+ * Bounds as for chat completions (src/surfaces/chat/schema.ts, issue 9): the body text is counted
  * before it is parsed, arrays before they are validated, and validation stops at the first
  * message, block or tool that fails.
  */
 import { z } from "zod";
 import { ProxyError } from "../../errors.ts";
 import {
-  countJsonValues,
+  checkLength,
   exceedsJsonDepth,
   formatParam,
+  isObject,
   MAX_CONTENT_PARTS,
   MAX_JSON_DEPTH,
   MAX_JSON_VALUES,
   MAX_MESSAGES,
   MAX_MODEL_LENGTH,
   MAX_STOP,
+  parseJsonBody,
   requestError,
-} from "../../openai/schema.ts";
+} from "../../http/json.ts";
 
 /**
  * Most entries in `tools`. Higher than chat's 128 (OpenAI's limit): the Messages API has none,
@@ -202,33 +204,9 @@ export type MessagesRequest = z.infer<
   tools?: CustomTool[] | null | undefined;
 };
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /** A 400 in the Messages API's sense (rendered as `invalid_request_error`), naming `param`. */
 export function invalidRequest(message: string, param: string | null, code: string): ProxyError {
   return new ProxyError(400, message, { type: "invalid_request_error", param, code });
-}
-
-function arrayTooLong(param: string, length: number, max: number): ProxyError {
-  return invalidRequest(
-    `'${param}': array too long. Expected at most ${max} entries, got ${length}`,
-    param,
-    "array_above_max_length",
-  );
-}
-
-function checkLength(value: unknown, max: number, param: string): void {
-  if (Array.isArray(value) && value.length > max) throw arrayTooLong(param, value.length, max);
-}
-
-function tooManyValues(): ProxyError {
-  return invalidRequest(
-    `The request body holds more than ${MAX_JSON_VALUES} JSON values (objects, arrays and array elements)`,
-    null,
-    "too_many_values",
-  );
 }
 
 /** Parses one content block, dispatching on its `type`. @throws ProxyError 400 naming the block. */
@@ -368,16 +346,5 @@ export function parseMessagesRequest(body: unknown): MessagesRequest {
  * @throws ProxyError 400 `too_many_values`, `invalid_json`, or what validation throws.
  */
 export function parseMessagesBody(text: string): MessagesRequest {
-  if (countJsonValues(text) > MAX_JSON_VALUES) throw tooManyValues();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (error) {
-    throw invalidRequest(
-      `Could not parse the request body as JSON: ${(error as Error).message}`,
-      null,
-      "invalid_json",
-    );
-  }
-  return parseMessagesRequest(body);
+  return parseMessagesRequest(parseJsonBody(text).body);
 }
