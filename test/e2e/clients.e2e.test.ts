@@ -1,11 +1,18 @@
 /**
- * Real clients, unmodified, against the proxy (issue 8 item 9): opencode's `run` and OpenClaw's
- * `agent exec`, each installed from npm into a cache on first use (clients-install.ts) and
- * configured with a custom OpenAI-compatible provider whose base URL is the proxy. The fake
- * Messages API makes the model call one of the client's own built-in tools (`read` on a file in
- * a temp dir); the client runs it itself and sends the result back; the fake's next answer
- * quotes the file. Checked: what the user sees (the client's output, its exit code) and what
- * the API received, turn by turn (the second request holds the tool's real output).
+ * Real clients, unmodified, against the proxy (issue 8 item 9, issue 10), configured as README
+ * "Client setup" says:
+ * - Chat Completions: opencode's `run` and OpenClaw's `agent exec` (custom OpenAI-compatible
+ *   providers);
+ * - Responses: Codex's `codex exec` (a custom provider, `wire_api = "responses"`), a script of
+ *   the Agents SDK (`@openai/agents`, its default model, on Node 22+), the AI SDK's
+ *   `@ai-sdk/openai` default provider (in process);
+ * - Messages: Claude Code itself (the pinned CLI, `ANTHROPIC_BASE_URL` at the proxy).
+ * The CLIs and the Agents SDK are installed from npm into a cache on first use
+ * (clients-install.ts). The fake Messages API makes the model call one of the client's own
+ * tools (`read` of a file in a temp dir; Codex's `exec_command` copying it); the client runs it
+ * itself and sends the result back; the fake's next answer quotes the file. Checked: what the
+ * user sees (the client's output, its exit code, the copied file) and what the API received,
+ * turn by turn (the second request holds the tool's real output).
  *
  * The proxy runs on Node only (when E2E_RUNTIMES holds node). No client may reach the internet:
  * update checks, telemetry and model-list fetches are off in their config and environment, and
@@ -866,14 +873,23 @@ if (!useNode) {
   });
 
   describe("AI SDK (`ai` + `@ai-sdk/openai` default provider, Responses API)", () => {
-    it("`generateText` with a tool: the SDK runs it, the answer quotes it", async () => {
+    it("`generateText` with a tool: the SDK runs it (its call passed back as an item_reference), the answer quotes it", async () => {
       const run = await clientDirs("ai-sdk");
       try {
         const tool = "mcp__client__read_notes";
         const id = "toolu_aisdk_read_1";
         scriptToolLoop(tool, id, { path: run.file });
         const prompt = "What is the secret word in notes.txt?";
-        const openai = createOpenAI({ baseURL: proxy.url, apiKey: "x" });
+        // The bodies the SDK sends, seen through its `fetch` option (nothing else changes).
+        const sent: Array<{ input?: Array<{ type?: string }> }> = [];
+        const openai = createOpenAI({
+          baseURL: proxy.url,
+          apiKey: "x",
+          fetch: ((url, init) => {
+            if (typeof init?.body === "string") sent.push(JSON.parse(init.body));
+            return fetch(url, init);
+          }) as typeof fetch,
+        });
         const started = performance.now();
         const result = await generateText({
           model: openai("sonnet"),
@@ -894,6 +910,13 @@ if (!useNode) {
         expect(result.steps).toHaveLength(2);
         expect(result.steps[0]?.toolResults[0]?.output).toContain(run.secret);
         expectToolLoopTurns(agentRequests(tool), { prompt, tool, id, secret: run.secret });
+        // With `store` on (the default), the SDK refers to the stored call instead of resending it.
+        expect(sent).toHaveLength(2);
+        expect(sent[1]?.input?.map((item) => item.type)).toEqual([
+          undefined,
+          "item_reference",
+          "function_call_output",
+        ]);
       } finally {
         await run.cleanup();
       }
