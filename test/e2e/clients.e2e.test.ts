@@ -1,11 +1,18 @@
 /**
- * Real clients, unmodified, against the proxy (issue 8 item 9): opencode's `run` and OpenClaw's
- * `agent exec`, each installed from npm into a cache on first use (clients-install.ts) and
- * configured with a custom OpenAI-compatible provider whose base URL is the proxy. The fake
- * Messages API makes the model call one of the client's own built-in tools (`read` on a file in
- * a temp dir); the client runs it itself and sends the result back; the fake's next answer
- * quotes the file. Checked: what the user sees (the client's output, its exit code) and what
- * the API received, turn by turn (the second request holds the tool's real output).
+ * Real clients, unmodified, against the proxy (issue 8 item 9, issue 10), configured as README
+ * "Client setup" says:
+ * - Chat Completions: opencode's `run` and OpenClaw's `agent exec` (custom OpenAI-compatible
+ *   providers);
+ * - Responses: Codex's `codex exec` (a custom provider, `wire_api = "responses"`), a script of
+ *   the Agents SDK (`@openai/agents`, its default model, on Node 22+), the AI SDK's
+ *   `@ai-sdk/openai` default provider (in process);
+ * - Messages: Claude Code itself (the pinned CLI, `ANTHROPIC_BASE_URL` at the proxy).
+ * The CLIs and the Agents SDK are installed from npm into a cache on first use
+ * (clients-install.ts). The fake Messages API makes the model call one of the client's own
+ * tools (`read` of a file in a temp dir; Codex's `exec_command` copying it); the client runs it
+ * itself and sends the result back; the fake's next answer quotes the file. Checked: what the
+ * user sees (the client's output, its exit code, the copied file) and what the API received,
+ * turn by turn (the second request holds the tool's real output).
  *
  * The proxy runs on Node only (when E2E_RUNTIMES holds node). No client may reach the internet:
  * update checks, telemetry and model-list fetches are off in their config and environment, and
@@ -20,10 +27,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { join } from "node:path";
+import { createOpenAI } from "@ai-sdk/openai";
+import { tool as aiTool, generateText, stepCountIs } from "ai";
 import { afterAll, afterEach, beforeAll, describe, expect, it, type TestContext } from "vitest";
+import { z } from "zod";
+import { claudeBin } from "../fixtures/claude-cli.ts";
 import {
   type FakeAnthropic,
   type RecordedRequest,
@@ -49,8 +60,13 @@ import { type TurnSummary, toolNames, toolResultText, turns } from "./tools-help
 /** The client versions under test (bump deliberately: each is a new cache entry). */
 const OPENCODE_VERSION = "1.18.33";
 const OPENCLAW_VERSION = "2026.9.6";
-/** OpenClaw needs Node ">=24.16.0 <25 || >=26.1.0"; an older Node gets this one from npm. */
-const NODE_FOR_OPENCLAW = "24.22.3";
+const CODEX_VERSION = "0.171.0";
+const AGENTS_VERSION = "0.20.0";
+/**
+ * OpenClaw needs Node ">=24.16.0 <25 || >=26.1.0", the Agents SDK ">=22" (its `openai` 7); an
+ * older Node gets this one from npm.
+ */
+const NODE_FROM_NPM = "24.22.3";
 
 /**
  * How long one client run may take before it is killed. A pass takes 15-30 s when the machine
@@ -150,7 +166,15 @@ beforeAll(async () => {
   await mkdir(proxyTmp);
   proxy = await startProxy("node", {
     env: proxyEnv(fake.url, { home: dirs.home, tmp: proxyTmp }),
-    args: ["--kill-grace", "1000", "--tool-result-timeout", String(TOOL_RESULT_TIMEOUT_MS)],
+    args: [
+      "--kill-grace",
+      "1000",
+      "--tool-result-timeout",
+      String(TOOL_RESULT_TIMEOUT_MS),
+      // The Agents SDK's default model (gpt-5.6-luna in 0.20.0), as its README snippet says.
+      "--model-map",
+      "gpt-5*=sonnet",
+    ],
   });
 });
 afterEach(async (ctx) => {
@@ -543,7 +567,7 @@ if (!useNode) {
   describe(`OpenClaw ${OPENCLAW_VERSION} (npm openclaw)`, () => {
     let installed: Installed | undefined;
     let node: Installed | undefined;
-    /** The Node that runs OpenClaw: this one when new enough, else {@link NODE_FOR_OPENCLAW}. */
+    /** The Node that runs OpenClaw: this one when new enough, else {@link NODE_FROM_NPM}. */
     let nodeBin = process.execPath;
 
     beforeAll(async () => {
@@ -554,13 +578,11 @@ if (!useNode) {
       const nodePackage = `node-${process.platform}-${process.arch}`;
       [installed, node] = await Promise.all([
         installPackage("openclaw", OPENCLAW_VERSION),
-        newEnough ? undefined : installPackage(nodePackage, NODE_FOR_OPENCLAW),
+        newEnough ? undefined : installPackage(nodePackage, NODE_FROM_NPM),
       ]);
       console.log(`[e2e clients] ${describeInstall(`openclaw@${OPENCLAW_VERSION}`, installed)}`);
       if (node !== undefined) {
-        console.log(
-          `[e2e clients] ${describeInstall(`${nodePackage}@${NODE_FOR_OPENCLAW}`, node)}`,
-        );
+        console.log(`[e2e clients] ${describeInstall(`${nodePackage}@${NODE_FROM_NPM}`, node)}`);
         if (node.ok) nodeBin = join(node.dir, "node_modules", nodePackage, "bin", "node");
       }
     }, INSTALL_TIMEOUT_MS);
@@ -650,6 +672,289 @@ if (!useNode) {
             (path) => !path.startsWith("node-compile-cache"),
           );
           expect(leftovers, "OpenClaw's temp files").toEqual([]);
+        } finally {
+          await run.cleanup();
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
+  });
+
+  describe(`Codex CLI ${CODEX_VERSION} (npm @openai/codex, Responses API)`, () => {
+    let installed: Installed | undefined;
+
+    beforeAll(async () => {
+      installed = await installPackage("@openai/codex", CODEX_VERSION);
+      console.log(`[e2e clients] ${describeInstall(`@openai/codex@${CODEX_VERSION}`, installed)}`);
+    }, INSTALL_TIMEOUT_MS);
+
+    it(
+      "`codex exec`: the model calls Codex's `exec_command`, Codex runs it (the file it writes is there), the answer quotes its output",
+      async (ctx) => {
+        const dir = requireInstalled(ctx, installed);
+        const run = await clientDirs("codex");
+        try {
+          const codexHome = join(run.home, ".codex");
+          await mkdir(codexHome, { recursive: true });
+          // What a user writes (README "Client setup"), with update checks, analytics and
+          // plugins off.
+          await writeFile(
+            join(codexHome, "config.toml"),
+            [
+              'model = "sonnet"',
+              'model_provider = "proxy"',
+              'web_search = "disabled"',
+              "check_for_update_on_startup = false",
+              "",
+              "[features]",
+              "multi_agent = false",
+              // Else it syncs plugins from github.com and chatgpt.com at start-up.
+              "plugins = false",
+              "",
+              "[analytics]",
+              "enabled = false",
+              "",
+              "[model_providers.proxy]",
+              'name = "claude-openai-proxy"',
+              `base_url = "${proxy.url}"`,
+              'env_key = "PROXY_API_KEY"',
+              'wire_api = "responses"',
+              "",
+            ].join("\n"),
+          );
+          const tool = "mcp__client__exec_command";
+          const id = "toolu_codex_exec_1";
+          scriptToolLoop(tool, id, { cmd: "cp notes.txt copy.txt && cat copy.txt" });
+          const prompt = "Copy notes.txt to copy.txt and tell me the secret word.";
+          // The npm launcher, as `codex` on PATH runs it: it starts the platform package's binary.
+          const launcher = join(dir, "node_modules", "@openai", "codex", "bin", "codex.js");
+          const result = await runClient(
+            process.execPath,
+            [
+              launcher,
+              "exec",
+              "--skip-git-repo-check",
+              // The command is the test's own and runs in a temp dir; Codex's sandbox
+              // (bubblewrap) needs user namespaces, which CI machines may not allow.
+              "--dangerously-bypass-approvals-and-sandbox",
+              prompt,
+            ],
+            {
+              cwd: run.work,
+              env: clientEnv(run.home, { CODEX_HOME: codexHome, PROXY_API_KEY: "x" }),
+            },
+          );
+          saveLog("codex", result);
+          console.log(`[e2e clients] codex exec: ${(result.ms / 1000).toFixed(1)} s`);
+
+          // What the user sees: the last message on stdout; the command it ran; the file.
+          expect(result.code, describeRun("codex", result)).toBe(0);
+          expect(result.leftover, "processes codex left running").toEqual([]);
+          expect(plain(result.stdout).trim()).toBe(
+            `The secret word is ${run.secret}, per notes.txt.`,
+          );
+          expect(plain(result.stderr)).toContain("cp notes.txt copy.txt && cat copy.txt");
+          expect(readFileSync(join(run.work, "copy.txt"), "utf8")).toBe(
+            readFileSync(run.file, "utf8"),
+          );
+
+          // What the API received: Codex's own function tools, then the call and its output.
+          const requests = agentRequests(tool);
+          expect(toolNames(requests[0]?.body)).toEqual(
+            expect.arrayContaining(["mcp__client__exec_command", "mcp__client__write_stdin"]),
+          );
+          expect(requests).toHaveLength(2);
+          const second = conversation(requests[1]?.body);
+          const blocks = second.flatMap((t) => t.blocks);
+          expect(blocks.join("\n")).toContain(prompt);
+          expect(blocks).toContainEqual(
+            expect.stringMatching(/^tool_use:[^:]+:mcp__client__exec_command$/),
+          );
+          const result2 = blocks.find((b) => b.startsWith("tool_result:"));
+          expect(result2, JSON.stringify(second, null, 2)).toContain(
+            `The secret word is ${run.secret}.`,
+          );
+          expect(second.at(-1)?.role).toBe("user");
+        } finally {
+          await run.cleanup();
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
+  });
+
+  describe(`Agents SDK ${AGENTS_VERSION} (npm @openai/agents, Responses API)`, () => {
+    let installed: Installed | undefined;
+    let node: Installed | undefined;
+    /** The Node that runs the script: this one when >= 22, else {@link NODE_FROM_NPM}. */
+    let nodeBin = process.execPath;
+
+    beforeAll(async () => {
+      const nodePackage = `node-${process.platform}-${process.arch}`;
+      [installed, node] = await Promise.all([
+        installPackage("@openai/agents", AGENTS_VERSION),
+        atLeast(process.versions.node, "22.0.0")
+          ? undefined
+          : installPackage(nodePackage, NODE_FROM_NPM),
+      ]);
+      console.log(
+        `[e2e clients] ${describeInstall(`@openai/agents@${AGENTS_VERSION}`, installed)}`,
+      );
+      if (node !== undefined) {
+        console.log(`[e2e clients] ${describeInstall(`${nodePackage}@${NODE_FROM_NPM}`, node)}`);
+        if (node.ok) nodeBin = join(node.dir, "node_modules", nodePackage, "bin", "node");
+      }
+    }, INSTALL_TIMEOUT_MS);
+
+    it(
+      "`run(agent, prompt)` with the default model and a function tool: the SDK runs the tool, the final output quotes it",
+      async (ctx) => {
+        const dir = requireInstalled(ctx, installed);
+        if (node !== undefined) requireInstalled(ctx, node);
+        const run = await clientDirs("agents");
+        try {
+          // A user's script, next to a node_modules that is the cache entry's.
+          await symlink(join(dir, "node_modules"), join(run.work, "node_modules"), "dir");
+          const script = join(run.work, "agent.mjs");
+          await writeFile(
+            script,
+            [
+              'import { readFile } from "node:fs/promises";',
+              'import { Agent, run, tool } from "@openai/agents";',
+              'import { z } from "zod";',
+              "const readNotes = tool({",
+              '  name: "read_notes",',
+              '  description: "Reads a text file of the working directory",',
+              "  parameters: z.object({ path: z.string() }),",
+              '  execute: async ({ path }) => readFile(path, "utf8"),',
+              "});",
+              "const agent = new Agent({",
+              '  name: "Assistant",',
+              '  instructions: "Answer questions about the user\'s files.",',
+              "  tools: [readNotes],",
+              "});",
+              "const result = await run(agent, process.argv[2]);",
+              "console.log(result.finalOutput);",
+              "",
+            ].join("\n"),
+          );
+          const tool = "mcp__client__read_notes";
+          const id = "toolu_agents_read_1";
+          scriptToolLoop(tool, id, { path: run.file });
+          const prompt = "What is the secret word in notes.txt?";
+          const result = await runClient(nodeBin, [script, prompt], {
+            cwd: run.work,
+            env: clientEnv(run.home, {
+              OPENAI_BASE_URL: proxy.url,
+              OPENAI_API_KEY: "x",
+              // Traces go to api.openai.com otherwise (refused here, retried for seconds).
+              OPENAI_AGENTS_DISABLE_TRACING: "1",
+            }),
+          });
+          saveLog("agents", result);
+          console.log(`[e2e clients] agents run: ${(result.ms / 1000).toFixed(1)} s`);
+
+          expect(result.code, describeRun("agents", result)).toBe(0);
+          expect(result.leftover, "processes left running").toEqual([]);
+          expect(plain(result.stdout).trim()).toBe(
+            `The secret word is ${run.secret}, per notes.txt.`,
+          );
+          const requests = agentRequests(tool);
+          expect(toolNames(requests[0]?.body)).toEqual([tool]);
+          expectToolLoopTurns(requests, { prompt, tool, id, secret: run.secret });
+          // The SDK's default model name reached the CLI as the model it maps to.
+          expect(requests[0]?.body.model).toMatch(/sonnet/);
+        } finally {
+          await run.cleanup();
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
+  });
+
+  describe("AI SDK (`ai` + `@ai-sdk/openai` default provider, Responses API)", () => {
+    it("`generateText` with a tool: the SDK runs it (its call passed back as an item_reference), the answer quotes it", async () => {
+      const run = await clientDirs("ai-sdk");
+      try {
+        const tool = "mcp__client__read_notes";
+        const id = "toolu_aisdk_read_1";
+        scriptToolLoop(tool, id, { path: run.file });
+        const prompt = "What is the secret word in notes.txt?";
+        // The bodies the SDK sends, seen through its `fetch` option (nothing else changes).
+        const sent: Array<{ input?: Array<{ type?: string }> }> = [];
+        const openai = createOpenAI({
+          baseURL: proxy.url,
+          apiKey: "x",
+          fetch: ((url, init) => {
+            if (typeof init?.body === "string") sent.push(JSON.parse(init.body));
+            return fetch(url, init);
+          }) as typeof fetch,
+        });
+        const started = performance.now();
+        const result = await generateText({
+          model: openai("sonnet"),
+          prompt,
+          tools: {
+            read_notes: aiTool({
+              description: "Reads a text file",
+              inputSchema: z.object({ path: z.string() }),
+              execute: async ({ path }) => readFileSync(path, "utf8"),
+            }),
+          },
+          stopWhen: stepCountIs(3),
+        });
+        console.log(
+          `[e2e clients] ai-sdk generateText: ${((performance.now() - started) / 1000).toFixed(1)} s`,
+        );
+        expect(result.text).toBe(`The secret word is ${run.secret}, per notes.txt.`);
+        expect(result.steps).toHaveLength(2);
+        expect(result.steps[0]?.toolResults[0]?.output).toContain(run.secret);
+        expectToolLoopTurns(agentRequests(tool), { prompt, tool, id, secret: run.secret });
+        // With `store` on (the default), the SDK refers to the stored call instead of resending it.
+        expect(sent).toHaveLength(2);
+        expect(sent[1]?.input?.map((item) => item.type)).toEqual([
+          undefined,
+          "item_reference",
+          "function_call_output",
+        ]);
+      } finally {
+        await run.cleanup();
+      }
+    }, 60_000);
+  });
+
+  describe("Claude Code as a client (the pinned CLI, ANTHROPIC_BASE_URL at the proxy, Messages API)", () => {
+    it(
+      "`claude -p`: the model calls Claude Code's `Read`, Claude Code reads the file, the answer quotes it",
+      async () => {
+        const run = await clientDirs("claude-code");
+        try {
+          const tool = "mcp__client__Read";
+          const id = "toolu_cc_read_1";
+          scriptToolLoop(tool, id, { file_path: run.file });
+          const prompt = "What is the secret word in notes.txt?";
+          const result = await runClient(claudeBin(), ["-p", prompt], {
+            cwd: run.work,
+            env: clientEnv(run.home, {
+              ANTHROPIC_BASE_URL: proxy.origin,
+              ANTHROPIC_API_KEY: "x",
+              CLAUDE_CONFIG_DIR: join(run.home, ".claude"),
+              CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+            }),
+          });
+          saveLog("claude-code", result);
+          console.log(`[e2e clients] claude -p (client): ${(result.ms / 1000).toFixed(1)} s`);
+
+          expect(result.code, describeRun("claude", result)).toBe(0);
+          expect(result.leftover, "processes the client left running").toEqual([]);
+          expect(plain(result.stdout).trim()).toBe(
+            `The secret word is ${run.secret}, per notes.txt.`,
+          );
+          const requests = agentRequests(tool);
+          expect(toolNames(requests[0]?.body)).toEqual(
+            expect.arrayContaining(["mcp__client__Read", "mcp__client__Bash"]),
+          );
+          expectToolLoopTurns(requests, { prompt, tool, id, secret: run.secret });
         } finally {
           await run.cleanup();
         }
