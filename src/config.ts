@@ -334,6 +334,47 @@ export const SETTINGS = {
     description:
       "Claude Code setting sources the CLI loads (user,project,local); empty keeps CLAUDE.md files and settings out of requests",
   }),
+  agentTools: setting({
+    flag: "agent-tools",
+    env: "AGENT_TOOLS",
+    schema: list.pipe(
+      z.array(
+        z
+          .string()
+          .regex(
+            /^(?:[A-Z][A-Za-z]*|mcp__[A-Za-z0-9_-]+__[A-Za-z0-9_-]+)$/,
+            "a Claude Code tool name (Read, Bash) or mcp__server__tool",
+          ),
+      ),
+    ),
+    default: "",
+    description:
+      'Agent mode: Claude Code tools run on this machine for every request (e.g. Read,Glob,Grep,WebFetch; Bash, Write, Edit only when named; mcp__server__tool from --agent-mcp-config); off when empty; needs --agent-dir. See README "Agent mode"',
+  }),
+  agentDir: setting({
+    flag: "agent-dir",
+    env: "AGENT_DIR",
+    schema: z.string(),
+    default: "",
+    description:
+      "Agent mode: the directory the tools work in (the CLI's working directory; file tools are refused outside it)",
+  }),
+  agentMaxTurns: setting({
+    flag: "agent-max-turns",
+    env: "AGENT_MAX_TURNS",
+    schema: z.coerce.number().int().min(1),
+    default: "15",
+    description:
+      "Agent mode: most model turns of one request (the CLI's --max-turns); a request's max_turns can only lower it",
+  }),
+  agentMcpConfig: setting({
+    flag: "agent-mcp-config",
+    env: "AGENT_MCP_CONFIG",
+    schema: z.string(),
+    default: "",
+    description:
+      'Agent mode: a Claude Code MCP config file ({"mcpServers": ...}) whose tools the agent may use, those named in --agent-tools only',
+  }),
   dropAnthropicApiKey: setting({
     flag: "drop-anthropic-api-key",
     env: "DROP_ANTHROPIC_API_KEY",
@@ -495,4 +536,32 @@ export function configTable(): string {
   return ["| Flag | Environment | Default | Meaning |", "| --- | --- | --- | --- |", ...rows].join(
     "\n",
   );
+}
+
+/**
+ * What is wrong with the agent settings (`--agent-*`), or null. Agent mode (a non-empty
+ * `--agent-tools`) needs `--agent-dir`, and API keys on a non-loopback `--host` whatever
+ * `--allow-public-without-keys` says (whoever reaches the port would run tools on this
+ * machine); the other agent settings mean nothing without `--agent-tools`; an
+ * `mcp__server__tool` name needs `--agent-mcp-config`.
+ */
+export function agentConfigError(config: Config, loopbackHost: boolean): string | null {
+  if (config.agentTools.length === 0) {
+    if (config.agentDir !== "") return "--agent-dir / AGENT_DIR needs --agent-tools / AGENT_TOOLS";
+    if (config.agentMcpConfig !== "")
+      return "--agent-mcp-config / AGENT_MCP_CONFIG needs --agent-tools / AGENT_TOOLS";
+    return null;
+  }
+  if (config.agentDir === "")
+    return "--agent-tools needs --agent-dir / AGENT_DIR: the directory the tools work in";
+  if (!loopbackHost && config.apiKeys.length === 0) {
+    return (
+      `agent mode on a non-loopback --host (${config.host}) needs API keys (--api-key / API_KEYS): ` +
+      "whoever reaches the port would run tools on this machine (--allow-public-without-keys does not apply)"
+    );
+  }
+  if (config.agentMcpConfig === "" && config.agentTools.some((name) => name.startsWith("mcp__"))) {
+    return "--agent-tools names an MCP tool (mcp__server__tool): give its server with --agent-mcp-config";
+  }
+  return null;
 }

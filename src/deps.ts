@@ -3,6 +3,7 @@
  * `createApp`. Holding it in one object keeps routes free of runtime globals.
  */
 
+import type { AgentSettings } from "./claude/agent.ts";
 import type { ClaudeInfo } from "./claude/probe.ts";
 import type { Watchdog } from "./claude/watchdog.ts";
 import type { Config } from "./config.ts";
@@ -24,6 +25,11 @@ export interface AppDeps {
   claude: ClaudeInfo;
   /** Empty working directory for every run. */
   workDir: string;
+  /**
+   * Agent mode (`--agent-tools`, README "Agent mode"): the CLI's own tools for every run, in
+   * `agent.dir`. Absent or null: off (`--tools ""`).
+   */
+  agent?: AgentSettings | null;
   /** Parent of per-run temp directories. */
   tempRoot: string;
   /** Extra environment for CLI children (tests: ANTHROPIC_BASE_URL, CLAUDE_CONFIG_DIR). */

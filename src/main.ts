@@ -4,11 +4,12 @@
  */
 import { createApp } from "./app.ts";
 import { isLoopbackHost } from "./auth.ts";
+import type { AgentSettings } from "./claude/agent.ts";
 import { compactionEnv } from "./claude/driver.ts";
 import { probeClaude } from "./claude/probe.ts";
 import { classifyCliVersion, TESTED_CLI_RANGE } from "./claude/supported.ts";
 import { Watchdog } from "./claude/watchdog.ts";
-import { ConfigError, helpText, parseCommand } from "./config.ts";
+import { agentConfigError, ConfigError, helpText, parseCommand } from "./config.ts";
 import { defaultDataDir } from "./data-dir.ts";
 import { ToolRuns } from "./engine/registry.ts";
 import { Lifecycle } from "./lifecycle.ts";
@@ -55,6 +56,38 @@ if (!isLoopbackHost(config.host) && config.apiKeys.length === 0) {
   log.warn(
     { host: config.host },
     "WARNING: listening on a non-loopback address WITHOUT API keys: anyone who can reach this port uses your Claude subscription",
+  );
+}
+
+const agentError = agentConfigError(config, isLoopbackHost(config.host));
+if (agentError !== null) {
+  console.error(`claude-openai-proxy: ${agentError}`);
+  runtime.exit(2);
+}
+let agent: AgentSettings | null = null;
+if (config.agentTools.length > 0) {
+  const dir = await runtime.realDir(config.agentDir);
+  if (dir === null) {
+    console.error(`claude-openai-proxy: --agent-dir ${config.agentDir} is not a directory`);
+    runtime.exit(2);
+  }
+  let mcpConfigFile: string | undefined;
+  if (config.agentMcpConfig !== "") {
+    const cwd = (await runtime.realDir(".")) ?? "";
+    mcpConfigFile = /^([/\\]|[A-Za-z]:)/.test(config.agentMcpConfig)
+      ? config.agentMcpConfig
+      : `${cwd}/${config.agentMcpConfig}`;
+    if (!runtime.isFile(mcpConfigFile)) {
+      console.error(
+        `claude-openai-proxy: --agent-mcp-config ${config.agentMcpConfig} is not a file`,
+      );
+      runtime.exit(2);
+    }
+  }
+  agent = { tools: config.agentTools, dir, maxTurns: config.agentMaxTurns, mcpConfigFile };
+  log.warn(
+    { tools: agent.tools, dir: agent.dir, maxTurns: agent.maxTurns },
+    "Agent mode: every request may run these Claude Code tools on this machine (file tools confined to the directory)",
   );
 }
 
@@ -141,6 +174,7 @@ const app = createApp({
   runtime,
   claude,
   workDir,
+  agent,
   tempRoot,
   childEnv: compactionEnv(config.autoCompact),
   dropEnv: config.dropAnthropicApiKey ? ["ANTHROPIC_API_KEY"] : [],

@@ -23,6 +23,18 @@ export interface RunArgs {
   mcpConfig?: string;
   /** Tool names for `--allowedTools` (`mcp__NAME__TOOL`). */
   allowedTools?: readonly string[];
+  /**
+   * Agent mode (src/claude/agent.ts): the built-in tools offered, their `--allowedTools` rules,
+   * the permission mode, `--max-turns`, and the operator's MCP config file. Absent: no tools of
+   * the CLI's own (`--tools ""`).
+   */
+  agent?: {
+    tools: string;
+    allowedTools: readonly string[];
+    permissionMode: string;
+    maxTurns: number;
+    mcpConfig?: string | undefined;
+  };
   /** JSON Schema text for `--json-schema` (bounded by the caller). */
   jsonSchema?: string;
   /** `--setting-sources` value; "" loads no settings and no CLAUDE.md files. */
@@ -46,13 +58,15 @@ export function buildArgs(run: RunArgs): string[] {
   ];
   args.push("--no-session-persistence");
   if (run.resumeSessionId !== undefined) args.push("--resume", run.resumeSessionId);
-  if (run.mcpConfig !== undefined) {
-    args.push("--tools", "", "--mcp-config", run.mcpConfig, "--strict-mcp-config");
-    if (run.allowedTools !== undefined && run.allowedTools.length > 0) {
-      args.push("--allowedTools", run.allowedTools.join(","));
-    }
-  } else {
-    args.push("--tools", "");
+  const mcpConfigs = [run.mcpConfig, run.agent?.mcpConfig].filter((f) => f !== undefined);
+  const allowed = [...(run.agent?.allowedTools ?? [])];
+  if (run.mcpConfig !== undefined) allowed.push(...(run.allowedTools ?? []));
+  args.push("--tools", run.agent?.tools ?? "");
+  if (mcpConfigs.length > 0) args.push("--mcp-config", ...mcpConfigs, "--strict-mcp-config");
+  if (allowed.length > 0) args.push("--allowedTools", allowed.join(","));
+  if (run.agent !== undefined) {
+    args.push("--permission-mode", run.agent.permissionMode);
+    args.push("--max-turns", String(run.agent.maxTurns));
   }
   if (run.effort !== undefined) args.push("--effort", run.effort);
   if (run.systemPromptFile !== undefined) {

@@ -4,6 +4,7 @@
  * {@link runCli}. The directory is removed when the run ends.
  */
 import type { Runtime } from "../runtime/types.ts";
+import { type AgentSettings, agentToolArgs } from "./agent.ts";
 import { buildArgs, type Effort } from "./argv.ts";
 import type { CliEvent } from "./events.ts";
 
@@ -53,6 +54,11 @@ export interface RunRequest {
   /** True while the run waits for client tool results (the idle timeout then does not apply). */
   isWaiting?: () => boolean;
   onProcess?: (pid: number | null) => void;
+  /**
+   * Agent mode: the CLI's own tools as the operator configured them, run in `settings.dir`
+   * (the CLI's working directory instead of the empty one), at most `maxTurns` model turns.
+   */
+  agent?: { settings: AgentSettings; maxTurns: number } | undefined;
 }
 
 /** Environment variables never passed to the child. */
@@ -97,6 +103,7 @@ export async function* startRun(
   request: RunRequest,
 ): AsyncGenerator<CliEvent, void, undefined> {
   const { runtime } = context;
+  const cwd = request.agent?.settings.dir ?? context.workDir;
   const dir = await runtime.mkdtemp(context.tempRoot, "run-");
   let systemPromptFile: string | undefined;
   let sessionPath: string | undefined;
@@ -118,7 +125,7 @@ export async function* startRun(
         sessionPath,
         sessionFile(request.session, {
           sessionId,
-          cwd: context.workDir,
+          cwd,
           timestamp: new Date().toISOString(),
           version: context.cliVersion,
         }),
@@ -139,6 +146,15 @@ export async function* startRun(
       ? {}
       : { mcpConfig: mcpConfigFile, allowedTools: ["mcp__client"] }),
     ...(request.jsonSchema === undefined ? {} : { jsonSchema: request.jsonSchema }),
+    ...(request.agent === undefined
+      ? {}
+      : {
+          agent: {
+            ...agentToolArgs(request.agent.settings),
+            maxTurns: request.agent.maxTurns,
+            mcpConfig: request.agent.settings.mcpConfigFile,
+          },
+        }),
   });
   const env = childEnv(runtime.env(), context.env, context.dropEnv);
   if (request.maxOutputTokens !== undefined)
@@ -156,7 +172,7 @@ export async function* startRun(
     claudePath: context.claudePath,
     args: [...(context.claudeArgs ?? []), ...args],
     stdin: stdinLines(request.session, userTurnLine),
-    cwd: context.workDir,
+    cwd,
     env,
     signal: request.signal,
     killGraceMs: context.killGraceMs,

@@ -71,6 +71,15 @@ export type CliEvent =
       parent_tool_use_id: string | null;
     }
   | {
+      /**
+       * A `user` event: the results of tools the CLI ran itself (agent mode), in the shape the
+       * API receives them. Other user events (replayed stdin turns) have no results.
+       */
+      type: "tool_results";
+      results: Array<{ tool_use_id: string; is_error: boolean }>;
+      parent_tool_use_id: string | null;
+    }
+  | {
       type: "api_retry";
       attempt: number;
       max_retries: number;
@@ -199,6 +208,19 @@ export function toEvent(raw: unknown): CliEvent {
         },
         parent_tool_use_id: parent,
       };
+    }
+    case "user": {
+      const message = isRecord(raw.message) ? raw.message : {};
+      const content = Array.isArray(message.content) ? message.content : [];
+      const results = content
+        .filter((block): block is Record<string, unknown> => isRecord(block))
+        .filter((block) => block.type === "tool_result")
+        .map((block) => ({
+          tool_use_id: String(block.tool_use_id ?? ""),
+          is_error: block.is_error === true,
+        }));
+      if (results.length === 0) return { type: "unknown", raw };
+      return { type: "tool_results", results, parent_tool_use_id: parent };
     }
     case "rate_limit_event": {
       const info = isRecord(raw.rate_limit_info) ? raw.rate_limit_info : {};

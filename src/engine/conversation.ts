@@ -72,6 +72,27 @@ export interface Conversation {
   effort?: Effort | undefined;
   /** Most output tokens per API message (`CLAUDE_CODE_MAX_OUTPUT_TOKENS`). */
   maxOutputTokens?: number | undefined;
+  /**
+   * Agent mode: the request's most model turns (`max_turns`); it can only lower the operator's
+   * `--agent-max-turns`. Ignored without agent mode.
+   */
+  maxTurns?: number | undefined;
+}
+
+/**
+ * A request's `max_turns`: the body field (validated by the surface's schema), else
+ * `metadata.max_turns` (a string of digits, as OpenAI's metadata values are strings, or a
+ * number) for clients that cannot send extra fields. Anything else: undefined.
+ */
+export function requestedMaxTurns(
+  field: number | null | undefined,
+  metadata: unknown,
+): number | undefined {
+  if (typeof field === "number") return field;
+  if (typeof metadata !== "object" || metadata === null) return undefined;
+  const value = (metadata as Record<string, unknown>).max_turns;
+  const n = typeof value === "string" && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  return typeof n === "number" && Number.isInteger(n) && n >= 1 ? n : undefined;
 }
 
 /** Text of a turn's text blocks joined by newlines. */

@@ -35,6 +35,12 @@ export interface TurnEnd {
   costUsd: number;
   /** The CLI compacted (summarised) the conversation before answering (`--auto-compact`). */
   compacted: boolean;
+  /**
+   * Agent mode: the run reached its most turns (`--agent-max-turns` / `max_turns`; the CLI's
+   * result `error_max_turns`); `stopReason` is then `max_tokens`, so that every surface reports
+   * a cut-off answer (chat `length`, Responses `incomplete`, Messages `max_tokens`).
+   */
+  turnLimit?: boolean;
 }
 
 /** One event of a turn. `index` numbers the turn's client tool calls from 0. */
@@ -46,6 +52,13 @@ export type TurnEvent =
   /** A tool call starts; `arguments` is "" when they stream, the whole text otherwise. */
   | { kind: "tool_call"; index: number; id: string; name: string; arguments: string }
   | { kind: "tool_arguments"; index: number; delta: string }
+  /**
+   * Agent mode: the CLI runs one of its own tools (never a client tool call). `summary` is one
+   * line for people, e.g. `Read notes.txt` (paths relative to the agent directory).
+   */
+  | { kind: "agent_tool"; id: string; name: string; input: unknown; summary: string }
+  /** Agent mode: that tool finished (`isError`: it failed or was refused). */
+  | { kind: "agent_tool_result"; id: string; name: string; isError: boolean }
   /** The CLI waits to retry the upstream API. */
   | { kind: "retrying"; attempt: number; delayMs: number }
   | TurnEnd;

@@ -3,6 +3,8 @@
  * from a session file, client tools through the MCP bridge, structured output), or the live run
  * that waits for the tool results this conversation ends with (continuation).
  */
+
+import { effectiveMaxTurns } from "../claude/agent.ts";
 import { type DriverContext, type RunRequest, startRun } from "../claude/driver.ts";
 import type { CliEvent } from "../claude/events.ts";
 import { NO_RESULT_TEXT, type SessionPlan, splitTail } from "../claude/session.ts";
@@ -237,6 +239,7 @@ export async function openRun(
     structuredOutput: jsonSchema !== undefined,
     // Context window and reachability (issue 8, items 6 and 7).
     autoCompact: deps.config.autoCompact,
+    agentDir: deps.agent?.dir ?? null,
     upstream: reachWatch({
       timeoutMs: deps.config.upstreamUnreachableTimeoutMs,
       baseUrl: deps.childEnv.ANTHROPIC_BASE_URL ?? deps.runtime.env().ANTHROPIC_BASE_URL,
@@ -275,6 +278,13 @@ export async function openRun(
     jsonSchema,
     signal: controller.signal,
     isWaiting: () => run.waiting,
+    agent:
+      deps.agent == null
+        ? undefined
+        : {
+            settings: deps.agent,
+            maxTurns: effectiveMaxTurns(deps.agent.maxTurns, conversation.maxTurns),
+          },
   };
   if (bridge !== null) deps.toolRuns.register(bridge);
   deps.lifecycle.begin(run);

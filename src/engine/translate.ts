@@ -11,7 +11,16 @@ import type { TurnEvent } from "./events.ts";
 /** The events of a turn that carry content (what {@link eventToTurnEvents} yields). */
 export type ContentEvent = Extract<
   TurnEvent,
-  { kind: "text" | "thinking" | "signature" | "tool_call" | "tool_arguments" }
+  {
+    kind:
+      | "text"
+      | "thinking"
+      | "signature"
+      | "tool_call"
+      | "tool_arguments"
+      | "agent_tool"
+      | "agent_tool_result";
+  }
 >;
 
 /** Translation state for one response. */
@@ -51,10 +60,20 @@ export interface TranslateState {
    * fallback after a dropped stream) and it called client tools: the response ends there.
    */
   unstreamedToolStop: boolean;
+  /**
+   * Agent mode: the agent directory (summaries show paths relative to it); null when the run
+   * has no agent tools (their tool_use blocks are then not reported at all).
+   */
+  agentDir: string | null;
+  /** Agent tool calls seen (id → name), so each is reported once and its result matched. */
+  agentCalls: Map<string, string>;
 }
 
 /** A fresh state for one response. */
-export function newTranslateState(toolPrefix: string | null = null): TranslateState {
+export function newTranslateState(
+  toolPrefix: string | null = null,
+  agentDir: string | null = null,
+): TranslateState {
   return {
     toolIndexByBlock: new Map(),
     toolCalls: [],
@@ -73,6 +92,8 @@ export function newTranslateState(toolPrefix: string | null = null): TranslateSt
     messageOpen: false,
     messageEmitted: false,
     unstreamedToolStop: false,
+    agentDir,
+    agentCalls: new Map(),
   };
 }
 
@@ -87,11 +108,83 @@ export function eventToTurnEvents(event: CliEvent, state: TranslateState): Conte
     return [];
   }
   if (event.type === "assistant" && event.parent_tool_use_id === null)
-    return unstreamedDeltas(event, state);
+    return [...unstreamedDeltas(event, state), ...agentToolCalls(event, state)];
+  if (event.type === "tool_results") return agentToolResults(event, state);
   if (event.type !== "stream_event" || event.parent_tool_use_id !== null) return [];
   const deltas = streamDeltas(event.event, state);
   if (deltas.length > 0 && state.messageOpen) state.messageEmitted = true;
   return deltas;
+}
+
+/** Tool names that are the CLI's own machinery, not agent tools (`--json-schema`'s tool). */
+const NOT_AGENT_TOOLS = new Set(["StructuredOutput"]);
+
+/**
+ * Agent mode: the tool_use blocks of a complete `assistant` message that the CLI runs itself
+ * (not client tools), each reported once. Reported from the complete message, which arrives
+ * once per block with the whole input, before the CLI runs the tool.
+ */
+function agentToolCalls(
+  event: Extract<CliEvent, { type: "assistant" }>,
+  state: TranslateState,
+): ContentEvent[] {
+  if (state.agentDir === null || event.message.model === "<synthetic>") return [];
+  const out: ContentEvent[] = [];
+  for (const block of event.message.content) {
+    if (block.type !== "tool_use") continue;
+    const id = String(block.id ?? "");
+    const name = String(block.name ?? "");
+    if (state.toolPrefix !== null && name.startsWith(state.toolPrefix)) continue;
+    if (NOT_AGENT_TOOLS.has(name) || id === "" || state.agentCalls.has(id)) continue;
+    state.agentCalls.set(id, name);
+    const input = block.input ?? {};
+    out.push({
+      kind: "agent_tool",
+      id,
+      name,
+      input,
+      summary: agentToolSummary(name, input, state.agentDir),
+    });
+  }
+  return out;
+}
+
+/** Agent mode: the results of agent tools the CLI ran (results of other calls are skipped). */
+function agentToolResults(
+  event: Extract<CliEvent, { type: "tool_results" }>,
+  state: TranslateState,
+): ContentEvent[] {
+  if (event.parent_tool_use_id !== null) return [];
+  const out: ContentEvent[] = [];
+  for (const result of event.results) {
+    const name = state.agentCalls.get(result.tool_use_id);
+    if (name === undefined) continue;
+    out.push({ kind: "agent_tool_result", id: result.tool_use_id, name, isError: result.is_error });
+  }
+  return out;
+}
+
+/** Input fields that say what a tool works on, most telling first. */
+const SUMMARY_FIELDS = ["file_path", "notebook_path", "path", "pattern", "command", "url", "query"];
+
+/** Longest argument shown in a summary, characters. */
+const SUMMARY_MAX = 120;
+
+/**
+ * One line saying what an agent tool does, e.g. `Read notes.txt`, `Grep TODO`,
+ * `Bash ls -la`: the name and the first telling input field, paths under `dir` made relative,
+ * whitespace collapsed, cut at 120 characters.
+ */
+export function agentToolSummary(name: string, input: unknown, dir: string): string {
+  const fields =
+    typeof input === "object" && input !== null ? (input as Record<string, unknown>) : {};
+  const key = SUMMARY_FIELDS.find((field) => typeof fields[field] === "string");
+  if (key === undefined) return name;
+  let value = String(fields[key]).replace(/\s+/g, " ").trim();
+  const prefix = dir.endsWith("/") ? dir : `${dir}/`;
+  if (value.startsWith(prefix)) value = value.slice(prefix.length);
+  if (value.length > SUMMARY_MAX) value = `${value.slice(0, SUMMARY_MAX - 1)}…`;
+  return value === "" ? name : `${name} ${value}`;
 }
 
 /** The error for an answer the upstream dropped after part of it was sent. */

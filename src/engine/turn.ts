@@ -38,6 +38,12 @@ export interface TurnOptions {
   autoCompact?: boolean;
   /** Connection failures and progress go here. */
   upstream?: UpstreamWatch;
+  /**
+   * Agent mode: the agent directory. The CLI's own tool calls and results are then reported as
+   * `agent_tool` / `agent_tool_result` events, and reaching the most turns ends the turn as cut
+   * off (`max_tokens`, `turnLimit`) instead of failing.
+   */
+  agentDir?: string | null;
 }
 
 /** The error for a compaction the client did not allow. */
@@ -59,7 +65,7 @@ function compactionRefused(): ProxyError {
 export async function* turnEvents(
   events: AsyncIterator<CliEvent, void, undefined>,
   options: TurnOptions,
-  state: TranslateState = newTranslateState(options.toolPrefix),
+  state: TranslateState = newTranslateState(options.toolPrefix, options.agentDir ?? null),
 ): AsyncGenerator<TurnEvent, void, undefined> {
   let lastRetry: Extract<CliEvent, { type: "api_retry" }> | undefined;
   let rateLimitResetsAt: number | null = null;
@@ -111,6 +117,10 @@ export async function* turnEvents(
         yield turnEnd(state, null, compacted);
         return;
       }
+      if (event.type === "result" && options.agentDir != null && isTurnLimit(event)) {
+        yield { ...turnEnd(state, event, compacted), stopReason: "max_tokens", turnLimit: true };
+        return;
+      }
       if (event.type === "result") {
         const error = resultError(
           event,
@@ -136,6 +146,14 @@ export async function* turnEvents(
       code: "cli_exited",
     });
   }
+}
+
+/**
+ * Whether a result says the run reached `--max-turns`: subtype `error_max_turns` (with
+ * `is_error: true` and `terminal_reason: "max_turns"` on 2.1.221 and 2.1.332).
+ */
+export function isTurnLimit(result: Extract<CliEvent, { type: "result" }>): boolean {
+  return result.subtype === "error_max_turns" || result.terminal_reason === "max_turns";
 }
 
 /** The end of a turn from the translation state (`result` null: ended at client tool calls). */

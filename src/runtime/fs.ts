@@ -10,6 +10,7 @@ import {
   mkdtemp,
   readdir,
   readFile,
+  realpath,
   rename,
   rm,
   writeFile,
@@ -32,6 +33,7 @@ export type RuntimeFs = Pick<
   | "rename"
   | "listDir"
   | "isFile"
+  | "realDir"
 >;
 
 /** `node:fs` implementations of the {@link Runtime} file functions. */
@@ -66,6 +68,14 @@ export const nodeFs: RuntimeFs = {
       return statSync(path).isFile();
     } catch {
       return false;
+    }
+  },
+  realDir: async (path) => {
+    try {
+      const real = await realpath(path);
+      return statSync(real).isDirectory() ? real : null;
+    } catch {
+      return null;
     }
   },
 };

@@ -159,6 +159,11 @@ export interface Runtime {
   listDir(path: string): Promise<string[]>;
   /** Whether a regular file exists at `path` (synchronous: used while resolving the CLI path). */
   isFile(path: string): boolean;
+  /**
+   * The absolute real path (symlinks resolved) of an existing directory; null when `path` does
+   * not exist or is not a directory. Relative paths resolve against the current directory.
+   */
+  realDir(path: string): Promise<string | null>;
   /** Registers a handler for SIGINT/SIGTERM (on Windows: SIGINT/SIGBREAK). */
   onShutdownSignal(handler: (signal: string) => void): void;
   /** Memory in use by this process, bytes (resident set size). */

@@ -5,7 +5,12 @@
  * assistant `tool_calls` tool_use blocks.
  */
 import { toEffort } from "../../claude/argv.ts";
-import type { Block, Conversation, Turn } from "../../engine/conversation.ts";
+import {
+  type Block,
+  type Conversation,
+  requestedMaxTurns,
+  type Turn,
+} from "../../engine/conversation.ts";
 import { ProxyError } from "../../errors.ts";
 import { exceedsJsonDepth } from "../../http/json.ts";
 import type { ChatCompletionMessageParam, ChatCompletionRequest } from "./schema.ts";
@@ -146,5 +151,6 @@ export function chatConversation(request: ChatCompletionRequest): Conversation {
             },
     effort: toEffort(request.reasoning_effort),
     maxOutputTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
+    maxTurns: requestedMaxTurns(request.max_turns, request.metadata),
   };
 }

@@ -1,7 +1,9 @@
 /**
  * Turn events → OpenAI Chat Completions wire shapes (https://platform.openai.com/docs/api-reference/chat):
  * a `chat.completion`, or `chat.completion.chunk` SSE frames ending in `data: [DONE]`. Thinking
- * goes out as `reasoning_content`, client tool calls as `tool_calls`.
+ * goes out as `reasoning_content`, client tool calls as `tool_calls`. Agent mode's tools (run by
+ * the CLI itself) stream as `reasoning_content` lines (`Read notes.txt`), never as `tool_calls`
+ * or `content`; a whole answer carries the final text only.
  */
 import type { TurnEnd, TurnEvent, TurnResult, Usage } from "../../engine/events.ts";
 import type { ProxyError } from "../../errors.ts";
@@ -58,6 +60,10 @@ export function toChoiceDelta(event: Exclude<TurnEvent, TurnEnd>): ChoiceDelta |
       };
     case "tool_arguments":
       return { tool_calls: [{ index: event.index, function: { arguments: event.delta } }] };
+    case "agent_tool":
+      return { reasoning_content: `${event.summary}\n` };
+    case "agent_tool_result":
+      return event.isError ? { reasoning_content: `${event.name} failed or was refused\n` } : null;
     default:
       return null;
   }

@@ -133,6 +133,9 @@ export const ChatCompletionRequest = z.looseObject({
   reasoning_effort: z.enum(["none", "minimal", "low", "medium", "high", "xhigh"]).nullish(),
   max_tokens: z.number().int().min(1).nullish(),
   max_completion_tokens: z.number().int().min(1).nullish(),
+  /** Agent mode: most model turns of this request (lowers `--agent-max-turns`). */
+  max_turns: z.number().int().min(1).nullish(),
+  metadata: z.unknown().optional(),
   temperature: optionalNumber,
   top_p: optionalNumber,
   presence_penalty: optionalNumber,

@@ -238,9 +238,32 @@ export class MessagesRenderer implements TurnRenderer {
         if (index === undefined || event.delta === "") return [];
         return [inputDelta(index, event.delta)];
       }
+      case "agent_tool":
+        return this.#progress(`${event.summary}\n`);
+      case "agent_tool_result":
+        return event.isError ? this.#progress(`${event.name} failed or was refused\n`) : [];
       case "retrying":
         return [];
     }
+  }
+
+  /**
+   * Agent mode's progress (a tool the CLI runs itself) as a thinking block of its own, opened
+   * and closed at once, with no signature (never a `tool_use` block: the client would take it
+   * for a call of its own tools). Nothing when thinking is hidden or omitted.
+   */
+  #progress(text: string): SseFrame[] {
+    if (this.#thinking !== "show") return [];
+    const index = this.#next;
+    const frames = this.#start(
+      { type: "thinking", thinking: "", signature: "" },
+      { index, kind: "thinking" },
+    );
+    frames.push(
+      frame("content_block_delta", { index, delta: { type: "thinking_delta", thinking: text } }),
+      ...this.#close(),
+    );
+    return frames;
   }
 
   /** Closes the open block, then `message_delta` (stop reason, usage) and `message_stop`. */

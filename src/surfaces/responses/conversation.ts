@@ -8,12 +8,13 @@
  * `instructions` in the system prompt.
  */
 import { toEffort } from "../../claude/argv.ts";
-import type {
-  Block,
-  Conversation,
-  OutputFormat,
-  ToolChoice,
-  Turn,
+import {
+  type Block,
+  type Conversation,
+  type OutputFormat,
+  requestedMaxTurns,
+  type ToolChoice,
+  type Turn,
 } from "../../engine/conversation.ts";
 import { ProxyError } from "../../errors.ts";
 import type { ContentPart, InputItem, ResponseCreateRequest } from "./schema.ts";
@@ -203,5 +204,6 @@ export function toConversation(
     output: toOutputFormat(request),
     effort: toEffort(request.reasoning?.effort),
     maxOutputTokens: request.max_output_tokens ?? undefined,
+    maxTurns: requestedMaxTurns(request.max_turns, request.metadata),
   };
 }

@@ -269,9 +269,22 @@ export class ResponsesRenderer implements TurnRenderer {
         return this.#toolCall(event);
       case "tool_arguments":
         return this.#toolArguments(event.index, event.delta);
+      case "agent_tool":
+        return this.#progress(`${event.summary}\n`);
+      case "agent_tool_result":
+        return event.isError ? this.#progress(`${event.name} failed or was refused\n`) : [];
       case "retrying":
         return [];
     }
+  }
+
+  /**
+   * Agent mode's progress (a tool the CLI runs itself) as a `reasoning` item of its own with
+   * the line as summary text, closed at once (no `encrypted_content`: never replayed as
+   * thinking), never a `function_call`.
+   */
+  #progress(text: string): SseFrame[] {
+    return [...this.#close(), ...this.#thinking(text), ...this.#close()];
   }
 
   #start(item: OutputItem, extra: Partial<OpenItem> = {}): SseFrame[] {

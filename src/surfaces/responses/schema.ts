@@ -158,6 +158,8 @@ const fields = {
     })
     .nullish(),
   max_output_tokens: z.number().int().min(1).nullish(),
+  /** Agent mode: most model turns of this request (lowers `--agent-max-turns`). */
+  max_turns: z.number().int().min(1).nullish(),
   metadata: z
     .record(z.string().max(MAX_METADATA_KEY), z.string().max(MAX_METADATA_VALUE))
     .refine((value) => Object.keys(value).length <= MAX_METADATA_KEYS, {
