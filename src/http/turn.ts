@@ -212,7 +212,7 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
             timeoutMs,
           )
         : undefined;
-    const state = newTranslateState(live.options.toolPrefix);
+    const state = newTranslateState(live.options.toolPrefix, live.options.agentDir ?? null);
     const events = turnEvents(live.events, live.options, state);
     let parked = false;
     /**
