@@ -4,11 +4,18 @@
  * CLI against the fake Messages API, which scripts the model's tool_use blocks; what reached
  * the model's context is read from the fake's received requests.
  *
- * Two proxies per runtime: "read" (`Read,Glob,Grep`) and "bash" (`Read,Bash`,
+ * Two proxies per runtime: "read" (`Read,Glob,Grep`) and "bash" (`Read,Bash,Write`,
  * `--agent-max-turns 2`). The full set runs on the runtimes named by E2E_AGENT_FULL (default:
  * node); the others (the binary) get a smoke subset: a read inside the directory, one outside.
  */
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import OpenAI from "openai";
@@ -62,6 +69,8 @@ beforeAll(async () => {
   outsideFile = join(dirs.root, "outside.txt");
   writeFileSync(outsideFile, `${OUTSIDE}\n`);
   symlinkSync(outsideFile, join(agentDir, "link.txt"));
+  mkdirSync(join(dirs.root, "elsewhere"));
+  symlinkSync(join(dirs.root, "elsewhere"), join(agentDir, "linkdir"));
 });
 afterAll(async () => {
   await fake?.close();
@@ -162,7 +171,7 @@ function describeRuntime(runtime: E2eRuntime): void {
         full
           ? startProxy(runtime, {
               env,
-              args: [...common, "--agent-tools", "Read,Bash", "--agent-max-turns", "2"],
+              args: [...common, "--agent-tools", "Read,Bash,Write", "--agent-max-turns", "2"],
             })
           : Promise.resolve(undefined),
       ]);
@@ -420,6 +429,42 @@ function describeRuntime(runtime: E2eRuntime): void {
       };
       expect(end.delta.stop_reason).toBe("end_turn");
     });
+
+    itFull(
+      "Write works inside the directory only (not outside, not through a symlink out)",
+      async () => {
+        if (bash === undefined) throw new Error("no bash proxy");
+        const write = (id: string, file_path: string) => ({
+          type: "tool_use" as const,
+          id,
+          name: "Write",
+          input: { file_path, content: "WRITTEN" },
+        });
+        fake.script(
+          {
+            content: [
+              write("toolu_in", join(agentDir, "new.txt")),
+              write("toolu_out", join(dirs.root, "new-outside.txt")),
+              write("toolu_link", join(agentDir, "linkdir", "new.txt")),
+            ],
+          },
+          { content: [{ type: "text", text: "Wrote one." }] },
+        );
+        const bashClient = new OpenAI({ baseURL: bash.url, apiKey: "x", maxRetries: 0 });
+        const answer = await bashClient.chat.completions.create({
+          model: "sonnet",
+          messages: [{ role: "user", content: "Write files" }],
+        });
+        expect(answer.choices[0]?.message.content).toBe("Wrote one.");
+        expect(readFileSync(join(agentDir, "new.txt"), "utf8")).toBe("WRITTEN");
+        expect(existsSync(join(dirs.root, "new-outside.txt"))).toBe(false);
+        expect(existsSync(join(dirs.root, "elsewhere", "new.txt"))).toBe(false);
+        const results = lastToolResults(fake.requests[1]?.body);
+        expect(results.find((r) => r.tool_use_id === "toolu_out")?.content).toMatch(/denied/i);
+        expect(results.find((r) => r.tool_use_id === "toolu_link")?.content).toMatch(/denied/i);
+        await expectClean(bash);
+      },
+    );
 
     itFull("a disconnect during a Bash run leaves no process behind", async () => {
       if (bash === undefined) throw new Error("no bash proxy");
