@@ -83,6 +83,12 @@ if (RUNTIMES.length === 0) {
   });
 }
 
+/** The names of the tools offered in the fake's first request, sorted. */
+function offeredTools(): string[] {
+  const tools: Array<{ name: string }> = fake.requests[0]?.body.tools ?? [];
+  return tools.map((t) => t.name).sort();
+}
+
 /** Everything the fake received, as text (for "never reached the model" checks). */
 function everythingSent(): string {
   return JSON.stringify(fake.requests.map((r) => r.body));
@@ -212,8 +218,7 @@ function describeRuntime(runtime: E2eRuntime): void {
       expect(chunks.at(-1)?.usage?.prompt_tokens).toBe(20);
       // Only the named tools were offered; the file came back to the model.
       expect(fake.requests).toHaveLength(2);
-      const offered = (fake.requests[0]?.body.tools as Array<{ name: string }>).map((t) => t.name);
-      expect(offered.sort()).toEqual(["Glob", "Grep", "Read"]);
+      expect(offeredTools()).toEqual(["Glob", "Grep", "Read"]);
       expect(lastToolResults(fake.requests[1]?.body)[0]?.content).toContain(INSIDE);
     });
 
@@ -306,10 +311,7 @@ function describeRuntime(runtime: E2eRuntime): void {
         const calls = chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []);
         expect(calls.map((c) => c.function?.name).filter(Boolean)).toEqual(["get_weather"]);
         expect(lastToolResults(fake.requests[1]?.body)[0]?.content).toContain(INSIDE);
-        const offered = (fake.requests[0]?.body.tools as Array<{ name: string }>).map(
-          (t) => t.name,
-        );
-        expect(offered.sort()).toEqual(["Glob", "Grep", "Read", "mcp__client__get_weather"]);
+        expect(offeredTools()).toEqual(["Glob", "Grep", "Read", "mcp__client__get_weather"]);
 
         const second = await client.chat.completions.create({
           model: "sonnet",
