@@ -72,6 +72,11 @@ export interface Conversation {
   effort?: Effort | undefined;
   /** Most output tokens per API message (`CLAUDE_CODE_MAX_OUTPUT_TOKENS`). */
   maxOutputTokens?: number | undefined;
+  /**
+   * Texts that end the answer where they first appear (not included): the CLI has no such
+   * option, so the engine watches the streamed text and stops the run (engine/stops.ts).
+   */
+  stopSequences?: readonly string[] | undefined;
 }
 
 /** Text of a turn's text blocks joined by newlines. */

@@ -35,6 +35,8 @@ export interface TurnEnd {
   costUsd: number;
   /** The CLI compacted (summarised) the conversation before answering (`--auto-compact`). */
   compacted: boolean;
+  /** The stop sequence that ended the answer (stop reason `stop_sequence`). */
+  stopSequence?: string;
 }
 
 /** One event of a turn. `index` numbers the turn's client tool calls from 0. */
