@@ -73,6 +73,11 @@ export interface Conversation {
   /** Most output tokens per API message (`CLAUDE_CODE_MAX_OUTPUT_TOKENS`). */
   maxOutputTokens?: number | undefined;
   /**
+   * Texts that end the answer where they first appear (not included): the CLI has no such
+   * option, so the engine watches the streamed text and stops the run (engine/stops.ts).
+   */
+  stopSequences?: readonly string[] | undefined;
+  /**
    * Agent mode: the request's most model turns (`max_turns`); it can only lower the operator's
    * `--agent-max-turns`. Ignored without agent mode.
    */

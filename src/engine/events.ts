@@ -35,6 +35,8 @@ export interface TurnEnd {
   costUsd: number;
   /** The CLI compacted (summarised) the conversation before answering (`--auto-compact`). */
   compacted: boolean;
+  /** The stop sequence that ended the answer (stop reason `stop_sequence`). */
+  stopSequence?: string;
   /**
    * Agent mode: the run reached its most turns (`--agent-max-turns` / `max_turns`; the CLI's
    * result `error_max_turns`); `stopReason` is then `max_tokens`, so that every surface reports

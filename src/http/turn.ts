@@ -21,6 +21,7 @@ import {
 import type { ParkedRun } from "../engine/registry.ts";
 import type { Run } from "../engine/run.ts";
 import { continueRun, openRun, requestFingerprint } from "../engine/start.ts";
+import { stopAtSequences } from "../engine/stops.ts";
 import { newTranslateState, type TranslateState } from "../engine/translate.ts";
 import { turnEvents } from "../engine/turn.ts";
 import { ProxyError, toProxyError } from "../errors.ts";
@@ -213,7 +214,12 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
           )
         : undefined;
     const state = newTranslateState(live.options.toolPrefix, live.options.agentDir ?? null);
-    const events = turnEvents(live.events, live.options, state);
+    // Stop sequences end the answer early: the run is then stopped like any finished one.
+    const events = stopAtSequences(
+      turnEvents(live.events, live.options, state),
+      conversation.stopSequences ?? [],
+      () => state.usage,
+    );
     let parked = false;
     /**
      * Ends this leg: parks the run when it waits for tool results (synchronously, before the
@@ -226,6 +232,7 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
       if (
         end !== null &&
         end.result === null &&
+        end.stopReason === "tool_use" &&
         live.bridge !== null &&
         !live.controller.signal.aborted &&
         !deps.lifecycle.draining

@@ -191,17 +191,13 @@ describe("parseMessagesRequest", () => {
     ).toMatch(/no tool named 'b'/);
   });
 
-  it("refuses non-empty stop_sequences clearly; an empty array is fine", () => {
-    const error = thrown(() =>
-      parseMessagesRequest({
-        ...base,
-        messages: [{ role: "user", content: "x" }],
-        stop_sequences: ["\n\n"],
-      }),
-    );
-    expect(error.status).toBe(400);
-    expect(error.message).toMatch(/^stop_sequences is not supported/);
-    expect(error.param).toBe("stop_sequences");
+  it("passes stop_sequences on to the conversation (the engine applies them)", () => {
+    const request = parseMessagesRequest({
+      ...base,
+      messages: [{ role: "user", content: "x" }],
+      stop_sequences: ["\n\n", "END"],
+    });
+    expect(toConversation(request).stopSequences).toEqual(["\n\n", "END"]);
   });
 
   it("bounds arrays and the body before validating", () => {

@@ -151,6 +151,8 @@ export function chatConversation(request: ChatCompletionRequest): Conversation {
             },
     effort: toEffort(request.reasoning_effort),
     maxOutputTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
+    stopSequences:
+      request.stop == null ? [] : typeof request.stop === "string" ? [request.stop] : request.stop,
     maxTurns: requestedMaxTurns(request.max_turns, request.metadata),
   };
 }

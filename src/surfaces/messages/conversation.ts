@@ -207,5 +207,6 @@ export function toConversation(request: MessagesRequest): Conversation {
     output: outputOf(request),
     effort: effortOf(request),
     maxOutputTokens: request.max_tokens,
+    stopSequences: request.stop_sequences ?? [],
   };
 }

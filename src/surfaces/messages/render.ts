@@ -37,7 +37,7 @@ export interface MessageObject {
   model: string;
   content: MessageContentBlock[];
   stop_reason: string | null;
-  stop_sequence: null;
+  stop_sequence: string | null;
   usage: MessageUsage;
 }
 
@@ -271,7 +271,10 @@ export class MessagesRenderer implements TurnRenderer {
     const frames = this.#close();
     frames.push(
       frame("message_delta", {
-        delta: { stop_reason: result.end.stopReason, stop_sequence: null },
+        delta: {
+          stop_reason: result.end.stopReason,
+          stop_sequence: result.end.stopSequence ?? null,
+        },
         usage: messageUsage(result.end.usage),
       }),
       frame("message_stop"),
@@ -299,7 +302,7 @@ export class MessagesRenderer implements TurnRenderer {
       model: this.#model,
       content: messageContent(result.content, this.#thinking),
       stop_reason: result.end.stopReason,
-      stop_sequence: null,
+      stop_sequence: result.end.stopSequence ?? null,
       usage: messageUsage(result.end.usage),
     };
   }

@@ -291,7 +291,7 @@ function parseTool(value: unknown, index: number): CustomTool {
  * Validates a parsed JSON body: bounds, then the fields, then each message and tool in turn
  * (tool inputs are parsed objects here, not JSON text, so the body's count covers them).
  * @throws ProxyError 400 `invalid_request_error` naming the field: wrong shapes, unsupported
- *   blocks or tools, a non-empty `stop_sequences`, duplicate tool names, a `tool_choice` naming
+ *   blocks or tools, duplicate tool names, a `tool_choice` naming
  *   no tool.
  */
 export function parseMessagesRequest(body: unknown): MessagesRequest {
@@ -311,13 +311,6 @@ export function parseMessagesRequest(body: unknown): MessagesRequest {
     messages: messages.map(parseMessage),
     ...(tools == null ? {} : { tools: tools.map(parseTool) }),
   };
-  if ((request.stop_sequences ?? []).length > 0) {
-    throw invalidRequest(
-      "stop_sequences is not supported: the claude CLI cannot stop the model at a sequence (send an empty array or leave it out)",
-      "stop_sequences",
-      "unsupported_value",
-    );
-  }
   const names = new Set<string>();
   for (const [i, tool] of (request.tools ?? []).entries()) {
     if (names.has(tool.name)) {
