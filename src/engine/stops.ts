@@ -52,7 +52,11 @@ export function stopAtSequences(
           yield end;
           return;
         }
-        const safe = pending.length - hold;
+        let safe = pending.length - hold;
+        // Never cut a surrogate pair (one emoji): clients that decode each delta apart would
+        // get broken text.
+        const last = pending.charCodeAt(safe - 1);
+        if (safe > 0 && last >= 0xd800 && last <= 0xdbff) safe--;
         if (safe > 0) {
           yield { kind: "text", text: pending.slice(0, safe) };
           pending = pending.slice(safe);

@@ -165,3 +165,20 @@ export function parseEach<T>(schema: z.ZodType<T>, items: readonly unknown[], ke
   }
   return out;
 }
+
+/**
+ * Parses tool call arguments (JSON text a client echoes back) for the API's `tool_use.input`,
+ * which must be an object: invalid JSON, and JSON nested deeper than {@link MAX_JSON_DEPTH}
+ * (it would overflow `JSON.stringify` later), is kept as a string under `_raw`; a JSON value that
+ * is not an object under `value`.
+ */
+export function parseArguments(text: string): unknown {
+  if (text.trim() === "") return {};
+  try {
+    const value: unknown = JSON.parse(text);
+    if (exceedsJsonDepth(value)) return { _raw: text };
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? value : { value };
+  } catch {
+    return { _raw: text };
+  }
+}

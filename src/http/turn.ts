@@ -272,6 +272,7 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
   if (!turn.stream) {
     const leg = await prepare().catch(prepareFailed);
     let end: TurnEnd | null = null;
+    let finishing = false;
     try {
       const accumulator = new TurnAccumulator();
       while (true) {
@@ -286,7 +287,9 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
       if (end === null) throw cliEndedWithoutResult();
       const result = accumulator.result(end);
       await turn.onComplete?.(result);
+      const body = renderer.whole(result) as object;
       // The answer is complete: send it now; the CLI exits (and is reaped) in the background.
+      finishing = true;
       void leg
         .finish(end)
         .catch((error: unknown) =>
@@ -295,10 +298,10 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
       record(200, { usage: end.usage, costUsd: end.costUsd, parked: leg.parked() });
       // Answered from the CLI's summary of the conversation (only with --auto-compact).
       if (end.compacted) c.header(COMPACTED_HEADER, "true");
-      return c.json(renderer.whole(result) as object);
+      return c.json(body);
     } catch (thrown) {
       const error = stopReason(leg.run, thrown);
-      if (end === null) await leg.finish(null);
+      if (!finishing) await leg.finish(null);
       const proxyError = toProxyError(error);
       record(proxyError.status, { usage: spent(leg), error });
       throw proxyError;
@@ -407,7 +410,8 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
     } finally {
       clearTimeout(stalled);
       live.controller.signal.removeEventListener("abort", onRunStopped);
-      const closing = leg.finish(stream.aborted ? null : end);
+      // Only an end the client received may park the run for its tool results.
+      const closing = leg.finish(stream.aborted || !endSent ? null : end);
       // After the end the body may close at once; the CLI exits in the background.
       if (endSent) {
         void closing.catch((error: unknown) =>

@@ -439,7 +439,7 @@ for (const runtime of RUNTIMES) {
         client.responses.create({ model: "sonnet", input: "x", previous_response_id: "resp_nope" }),
       );
       expect(unknown).toMatchObject({
-        status: 404,
+        status: 400,
         code: "previous_response_not_found",
         param: "previous_response_id",
       });

@@ -354,3 +354,35 @@ describe("Anthropic error shape", () => {
     }
   });
 });
+
+describe("MessagesRenderer with two signed thinking blocks (two API messages in one run)", () => {
+  it("streams two thinking blocks, each with its own signature", () => {
+    const renderer = new MessagesRenderer({ model: "sonnet", thinking: "show" });
+    const frames = [
+      ...renderer.open(),
+      ...(
+        [
+          { kind: "thinking", text: "A" },
+          { kind: "signature", signature: "SIG1" },
+          { kind: "thinking", text: "B" },
+          { kind: "signature", signature: "SIG2" },
+        ] as const
+      ).flatMap((e) => renderer.event(e)),
+    ];
+    const blocks = new Map<number, { thinking: string; signature: string }>();
+    for (const [event, data] of pairs(frames)) {
+      const d = data as { index: number; delta?: { thinking?: string; signature?: string } };
+      if (event === "content_block_start") blocks.set(d.index, { thinking: "", signature: "" });
+      if (event === "content_block_delta") {
+        const block = blocks.get(d.index);
+        if (block === undefined) throw new Error("delta before its block");
+        block.thinking += d.delta?.thinking ?? "";
+        block.signature += d.delta?.signature ?? "";
+      }
+    }
+    expect([...blocks.values()]).toEqual([
+      { thinking: "A", signature: "SIG1" },
+      { thinking: "B", signature: "SIG2" },
+    ]);
+  });
+});

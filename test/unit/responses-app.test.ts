@@ -230,7 +230,7 @@ describe("POST /v1/responses with recorded CLI output", () => {
       { model: "sonnet", input: "Again", previous_response_id: id },
       k2,
     );
-    expect(follow.status).toBe(404);
+    expect(follow.status).toBe(400);
     expect(await follow.json()).toMatchObject({
       error: { code: "previous_response_not_found", param: "previous_response_id" },
     });
@@ -294,5 +294,42 @@ describe("POST /v1/responses with recorded CLI output", () => {
     });
     expect(response.status).toBe(503);
     expect(await response.json()).toMatchObject({ error: { code: "upstream_overloaded" } });
+  });
+});
+
+describe("stored conversations are bounded", () => {
+  it("a follow-up whose stored conversation would pass --max-body-size is a 400 before any run", async () => {
+    let spawned = 0;
+    stub = await stubApp(["--max-body-size", "4000"], {
+      script: () => {
+        spawned++;
+        return { lines: fixtureLines("text") };
+      },
+    });
+    const first = await request(stub.app, "POST", "/v1/responses", {
+      model: "sonnet",
+      input: "x".repeat(1500),
+    });
+    expect(first.status).toBe(200);
+    const { id } = (await first.json()) as { id: string };
+    // Each request fits the body limit; the conversation stored with the second would not.
+    const second = await request(stub.app, "POST", "/v1/responses", {
+      model: "sonnet",
+      input: "y".repeat(2500),
+      previous_response_id: id,
+    });
+    expect(second.status).toBe(400);
+    expect(await second.json()).toMatchObject({
+      error: { code: "conversation_too_large", param: "previous_response_id" },
+    });
+    expect(spawned).toBe(1);
+    // Without storing, the same follow-up runs.
+    const unstored = await request(stub.app, "POST", "/v1/responses", {
+      model: "sonnet",
+      input: "y".repeat(2500),
+      previous_response_id: id,
+      store: false,
+    });
+    expect(unstored.status).toBe(200);
   });
 });

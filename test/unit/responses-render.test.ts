@@ -391,3 +391,37 @@ describe("ResponsesRenderer whole", () => {
     ]);
   });
 });
+
+describe("ResponsesRenderer with two signed thinking blocks (two API messages in one run)", () => {
+  it("streams two reasoning items, each with its own signature, as the whole response has them", () => {
+    const r = renderer();
+    const two: Array<Exclude<TurnEvent, TurnEnd>> = [
+      { kind: "thinking", text: "A" },
+      { kind: "signature", signature: "SIG1" },
+      { kind: "thinking", text: "B" },
+      { kind: "signature", signature: "SIG2" },
+      { kind: "text", text: "Done." },
+    ];
+    const payloads = stream(r, two, {
+      content: [
+        { type: "thinking", thinking: "A", signature: "SIG1" },
+        { type: "thinking", thinking: "B", signature: "SIG2" },
+        { type: "text", text: "Done." },
+      ],
+      end: end(),
+    });
+    const done = payloads
+      .filter((p) => p.type === "response.output_item.done")
+      .map(
+        (p) =>
+          p.item as { type: string; summary?: Array<{ text: string }>; encrypted_content?: string },
+      );
+    expect(
+      done.map((item) => [item.type, item.summary?.[0]?.text, item.encrypted_content]),
+    ).toEqual([
+      ["reasoning", "A", `${SIGNATURE_PREFIX}SIG1`],
+      ["reasoning", "B", `${SIGNATURE_PREFIX}SIG2`],
+      ["message", undefined, undefined],
+    ]);
+  });
+});

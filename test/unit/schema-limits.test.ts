@@ -10,8 +10,8 @@ import {
   MAX_MESSAGES,
   MAX_MODEL_LENGTH,
   MAX_STOP,
+  parseArguments,
 } from "../../src/http/json.ts";
-import { parseArguments } from "../../src/surfaces/chat/conversation.ts";
 import {
   MAX_TOOL_CALLS,
   MAX_TOOLS,

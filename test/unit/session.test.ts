@@ -14,7 +14,8 @@ import {
   type ConversationOptions,
   toAnthropicMessages as fromTurns,
 } from "../../src/engine/prompt.ts";
-import { chatTurns, parseArguments } from "../../src/surfaces/chat/conversation.ts";
+import { parseArguments } from "../../src/http/json.ts";
+import { chatTurns } from "../../src/surfaces/chat/conversation.ts";
 import {
   type ChatCompletionMessageParam,
   parseChatCompletionRequest,

@@ -41,6 +41,8 @@ async function run(events: TurnEvent[], stops: string[]) {
   return { out, text, last: out.at(-1), closed: closed.value };
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 const texts = (...parts: string[]): TurnEvent[] => parts.map((text) => ({ kind: "text", text }));
 
 describe("stopAtSequences", () => {
@@ -82,6 +84,15 @@ describe("stopAtSequences", () => {
       { kind: "text", text: "gh" },
       end,
     ]);
+  });
+
+  it("never splits a surrogate pair (an emoji) between two deltas", async () => {
+    const { out, text } = await run([...texts("ab😀", "cd"), end], ["XY"]);
+    expect(text).toBe("ab😀cd");
+    for (const event of out) {
+      // No lone surrogate at either end of a delta.
+      if (event.kind === "text") expect(event.text).not.toMatch(LONE_SURROGATE);
+    }
   });
 
   it("passes everything through unchanged without sequences (or with empty ones only)", async () => {

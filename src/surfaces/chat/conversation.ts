@@ -12,7 +12,7 @@ import {
   type Turn,
 } from "../../engine/conversation.ts";
 import { ProxyError } from "../../errors.ts";
-import { exceedsJsonDepth } from "../../http/json.ts";
+import { parseArguments } from "../../http/json.ts";
 import type { ChatCompletionMessageParam, ChatCompletionRequest } from "./schema.ts";
 
 type Message = ChatCompletionMessageParam;
@@ -35,22 +35,6 @@ export function systemPromptOf(messages: readonly Message[]): string | null {
     .filter((m) => m.role === "system" || m.role === "developer")
     .map((m) => contentText(m.content));
   return parts.length === 0 ? null : parts.join("\n\n");
-}
-
-/**
- * Parses tool call arguments; invalid JSON, and JSON nested too deeply to be written to the
- * session file again, is kept as a string under `_raw`; a JSON value that is not an object
- * under `value`.
- */
-export function parseArguments(text: string): unknown {
-  if (text.trim() === "") return {};
-  try {
-    const value: unknown = JSON.parse(text);
-    if (exceedsJsonDepth(value)) return { _raw: text };
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? value : { value };
-  } catch {
-    return { _raw: text };
-  }
 }
 
 /**

@@ -104,7 +104,7 @@ export interface MessagesRendererOptions {
 
 /** The block open in a stream: its index and kind (a tool call's own index for tools). */
 type OpenBlock =
-  | { index: number; kind: "text" | "thinking" }
+  | { index: number; kind: "text" | "thinking"; signed?: boolean }
   | { index: number; kind: "tool"; tool: number };
 
 /** Renders one turn in the Messages API's shape; one per request. */
@@ -186,8 +186,9 @@ export class MessagesRenderer implements TurnRenderer {
       }
       case "thinking": {
         if (this.#thinking === "hide") return [];
+        // A signature ends its block: thinking after it is a new block (another API message).
         const frames =
-          this.#open?.kind === "thinking"
+          this.#open?.kind === "thinking" && this.#open.signed !== true
             ? []
             : this.#start(
                 { type: "thinking", thinking: "", signature: "" },
@@ -215,6 +216,7 @@ export class MessagesRenderer implements TurnRenderer {
                 { index: this.#next, kind: "thinking" },
               );
         const index = this.#open?.index ?? 0;
+        if (this.#open?.kind === "thinking") this.#open.signed = true;
         frames.push(
           frame("content_block_delta", {
             index,

@@ -17,6 +17,7 @@ import {
   type Turn,
 } from "../../engine/conversation.ts";
 import { ProxyError } from "../../errors.ts";
+import { parseArguments } from "../../http/json.ts";
 import type { ContentPart, InputItem, ResponseCreateRequest } from "./schema.ts";
 
 /**
@@ -88,16 +89,6 @@ function outputText(output: string | readonly ContentPart[], param: string): str
     );
   }
   return partsText(output);
-}
-
-/** Parsed arguments of a function call; text that is not JSON is kept as `{_raw}`. */
-function parseArguments(text: string): unknown {
-  if (text.trim() === "") return {};
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return { _raw: text };
-  }
 }
 
 /**

@@ -353,7 +353,9 @@ export class ResponsesRenderer implements TurnRenderer {
 
   #thinking(text: string): SseFrame[] {
     const frames: SseFrame[] = [];
-    if (this.#open?.item.type !== "reasoning") {
+    // A signed reasoning item is complete: thinking after it (another API message) is a new item.
+    const current = this.#open?.item;
+    if (current?.type !== "reasoning" || (current.encrypted_content ?? null) !== null) {
       frames.push(
         ...this.#start({
           type: "reasoning",

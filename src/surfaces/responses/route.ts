@@ -13,6 +13,7 @@ import { Hono } from "hono";
 import { presentedKey } from "../../auth.ts";
 import type { AppDeps } from "../../deps.ts";
 import { ProxyError } from "../../errors.ts";
+import { MAX_MESSAGES } from "../../http/json.ts";
 import { serveTurn } from "../../http/turn.ts";
 import { resolveModel } from "../../models.ts";
 import { modelNotFound } from "../../routes/models.ts";
@@ -29,12 +30,22 @@ import {
   toStoredItems,
 } from "./store.ts";
 
-/** The 404 for a stored response this key cannot see (OpenAI's wording). */
+/**
+ * A stored response this key cannot see (OpenAI's wording): 404 on its own routes; as
+ * `previous_response_id` of a new response, 400 `previous_response_not_found` as OpenAI answers.
+ */
 function responseNotFound(id: string, param: string | null = null): ProxyError {
+  if (param !== null) {
+    return new ProxyError(400, `Previous response with id '${id}' not found.`, {
+      type: "invalid_request_error",
+      param,
+      code: "previous_response_not_found",
+    });
+  }
   return new ProxyError(404, `Response with id '${id}' not found.`, {
     type: "invalid_request_error",
     param,
-    code: param === null ? "not_found" : "previous_response_not_found",
+    code: "not_found",
   });
 }
 
@@ -47,22 +58,43 @@ async function resolveReferences(
   input: readonly InputItem[],
   load: (responseId: string) => Promise<StoredResponse | null>,
 ): Promise<InputItem[]> {
-  const loaded = new Map<string, StoredResponse | null>();
-  const out: InputItem[] = [];
+  // Only the referenced items are kept, one response read at a time (never all of them).
+  const wanted = new Map<string, Set<string>>();
   for (const item of input) {
     const responseId = item.type === "item_reference" ? referencedResponseId(item.id) : null;
-    if (item.type !== "item_reference" || responseId === null) {
-      out.push(item);
-      continue;
-    }
-    if (!loaded.has(responseId)) loaded.set(responseId, await load(responseId));
-    const stored = loaded.get(responseId);
-    const found = [...(stored?.items ?? []), ...outputAsItems(stored?.response.output ?? [])].find(
-      (candidate) => candidate.id === item.id,
-    );
-    out.push(found ?? item);
+    if (item.type !== "item_reference" || responseId === null) continue;
+    wanted.set(responseId, (wanted.get(responseId) ?? new Set()).add(item.id));
   }
-  return out;
+  const found = new Map<string, StoredItem>();
+  for (const [responseId, ids] of wanted) {
+    const stored = await load(responseId);
+    if (stored === null) continue;
+    for (const candidate of [...stored.items, ...outputAsItems(stored.response.output)]) {
+      if (ids.has(candidate.id)) found.set(candidate.id, candidate);
+    }
+  }
+  return input.map((item) =>
+    item.type === "item_reference" ? (found.get(item.id) ?? item) : item,
+  );
+}
+
+/**
+ * Refuses a conversation too large to store (`store` is on): every follow-up with
+ * `previous_response_id` stores its whole conversation again and reads it back, so each stored
+ * entry is bounded like a request body (`--max-body-bytes`) and in items (MAX_MESSAGES).
+ * @throws ProxyError 400 `conversation_too_large`.
+ */
+function checkStorable(items: readonly StoredItem[], maxBytes: number): void {
+  const tooLarge = (what: string) =>
+    new ProxyError(
+      400,
+      `The conversation is too large to store (${what}): send store: false with the whole input instead of previous_response_id`,
+      { param: "previous_response_id", code: "conversation_too_large" },
+    );
+  if (items.length > MAX_MESSAGES) throw tooLarge(`more than ${MAX_MESSAGES} items`);
+  if (maxBytes > 0 && new TextEncoder().encode(JSON.stringify(items)).length > maxBytes) {
+    throw tooLarge(`more than ${maxBytes} bytes`);
+  }
 }
 
 /** Parses `limit`, `order` and `after` of `GET /responses/{id}/input_items`. */
@@ -113,6 +145,9 @@ export function responsesRoutes(deps: AppDeps): Hono {
     }
     const conversation = toConversation(request, previous);
     const id = newId("resp");
+    const toStore =
+      request.store === false ? null : [...previous, ...toStoredItems(request.input, id)];
+    if (toStore !== null) checkStorable(toStore, deps.config.maxBodyBytes);
     const renderer = new ResponsesRenderer({ id, createdAt: now(), request, now });
     return serveTurn(c, deps, {
       surface: "responses",
@@ -128,7 +163,7 @@ export function responsesRoutes(deps: AppDeps): Hono {
               try {
                 await store.put({
                   response: renderer.response(result),
-                  items: [...previous, ...toStoredItems(request.input, id)],
+                  items: toStore ?? [],
                   owner: key,
                 });
               } catch (error) {

@@ -276,7 +276,8 @@ export class ResponseStore {
         value = undefined;
       }
       if (value === undefined) {
-        this.#index.delete(id);
+        // Unreadable (cut by a crash, or grown past what can be parsed): remove it for good.
+        await this.#drop(id).catch(() => this.#index.delete(id));
         return null;
       }
     }
