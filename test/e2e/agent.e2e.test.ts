@@ -55,6 +55,9 @@ const OUTSIDE = "OUTSIDE-SECRET-93ab";
  */
 const SLEEP_ARG = "30.4242";
 
+/** `--request-timeout` of the "bash" proxy, ms: longer than any of its other tests' requests. */
+const BASH_REQUEST_TIMEOUT_MS = 7_000;
+
 let fake: FakeAnthropic;
 let dirs: E2eDirs;
 let agentDir: string;
@@ -177,7 +180,15 @@ function describeRuntime(runtime: E2eRuntime): void {
         full
           ? startProxy(runtime, {
               env,
-              args: [...common, "--agent-tools", "Read,Bash,Write", "--agent-max-turns", "2"],
+              args: [
+                ...common,
+                "--agent-tools",
+                "Read,Bash,Write",
+                "--agent-max-turns",
+                "2",
+                "--request-timeout",
+                String(BASH_REQUEST_TIMEOUT_MS),
+              ],
             })
           : Promise.resolve(undefined),
       ]);
@@ -489,14 +500,38 @@ function describeRuntime(runtime: E2eRuntime): void {
       request.catch(() => {});
       const deadline = Date.now() + 20_000;
       while (processesWith(SLEEP_ARG).length === 0 && Date.now() < deadline) await sleep(100);
-      expect(
-        processesWith(SLEEP_ARG),
-        `the Bash child started; the model got: ${JSON.stringify(fake.requests.map((r) => [r.body.model, r.body.messages.length, JSON.stringify(r.body.system).slice(0, 300), JSON.stringify(r.body.messages.at(-1)).slice(-300)]))}`,
-      ).not.toEqual([]);
+      expect(processesWith(SLEEP_ARG), "the Bash child started").not.toEqual([]);
       controller.abort();
       const gone = Date.now() + 8_000;
       while (processesWith(SLEEP_ARG).length > 0 && Date.now() < gone) await sleep(100);
       const left = processesWith(SLEEP_ARG);
+      killPids(left);
+      expect(left, "sleep processes left behind").toEqual([]);
+      await expectClean(bash);
+    });
+
+    itFull("the request timeout during a Bash run leaves no process behind", async () => {
+      if (bash === undefined) throw new Error("no bash proxy");
+      const arg = "30.5151";
+      fake.script({
+        content: [{ type: "tool_use", name: "Bash", input: { command: `sh -c "sleep ${arg}"` } }],
+      });
+      const bashClient = new OpenAI({ baseURL: bash.url, apiKey: "x", maxRetries: 0 });
+      const answer = bashClient.chat.completions
+        .create({ model: "sonnet", messages: [{ role: "user", content: "Sleep" }] })
+        .then(
+          () => null,
+          (error: unknown) => error,
+        );
+      const deadline = Date.now() + 20_000;
+      while (processesWith(arg).length === 0 && Date.now() < deadline) await sleep(100);
+      expect(processesWith(arg), "the Bash child started").not.toEqual([]);
+      const error = (await answer) as { status?: number; code?: string } | null;
+      expect(error?.status).toBe(504);
+      expect(error?.code).toBe("request_timeout");
+      const gone = Date.now() + 8_000;
+      while (processesWith(arg).length > 0 && Date.now() < gone) await sleep(100);
+      const left = processesWith(arg);
       killPids(left);
       expect(left, "sleep processes left behind").toEqual([]);
       await expectClean(bash);
