@@ -4,7 +4,8 @@
  * CLI against the fake Messages API, which scripts the model's tool_use blocks; what reached
  * the model's context is read from the fake's received requests.
  *
- * Two proxies per runtime: "read" (`Read,Glob,Grep`) and "bash" (`Read,Bash,Write`,
+ * Two proxies per runtime: "read" (`Read,Glob,Grep`) and "bash" (`Read,Bash,Write` and the
+ * MCP tool `mcp__notes__lookup` of test/fixtures/mcp-stdio-server.mjs,
  * `--agent-max-turns 2`). The full set runs on the runtimes named by E2E_AGENT_FULL (default:
  * node); the others (the binary) get a smoke subset: a read inside the directory, one outside.
  */
@@ -31,6 +32,7 @@ import {
   type ProxyProcess,
   proxyEnv,
   RUNTIMES,
+  repoRoot,
   sleep,
   startProxy,
   waitForNoClaude,
@@ -62,6 +64,8 @@ let fake: FakeAnthropic;
 let dirs: E2eDirs;
 let agentDir: string;
 let outsideFile: string;
+/** The operator's MCP config for the "bash" proxy: test/fixtures/mcp-stdio-server.mjs as `notes`. */
+let mcpConfig: string;
 
 beforeAll(async () => {
   fake = await startFakeAnthropic();
@@ -74,6 +78,14 @@ beforeAll(async () => {
   symlinkSync(outsideFile, join(agentDir, "link.txt"));
   mkdirSync(join(dirs.root, "elsewhere"));
   symlinkSync(join(dirs.root, "elsewhere"), join(agentDir, "linkdir"));
+  mcpConfig = join(dirs.root, "agent-mcp.json");
+  const server = join(repoRoot, "test", "fixtures", "mcp-stdio-server.mjs");
+  writeFileSync(
+    mcpConfig,
+    JSON.stringify({
+      mcpServers: { notes: { type: "stdio", command: process.execPath, args: [server] } },
+    }),
+  );
 });
 afterAll(async () => {
   await fake?.close();
@@ -183,7 +195,9 @@ function describeRuntime(runtime: E2eRuntime): void {
               args: [
                 ...common,
                 "--agent-tools",
-                "Read,Bash,Write",
+                "Read,Bash,Write,mcp__notes__lookup",
+                "--agent-mcp-config",
+                mcpConfig,
                 "--agent-max-turns",
                 "2",
                 "--request-timeout",
@@ -475,6 +489,45 @@ function describeRuntime(runtime: E2eRuntime): void {
         const results = lastToolResults(fake.requests[1]?.body);
         expect(results.find((r) => r.tool_use_id === "toolu_out")?.content).toMatch(/denied/i);
         expect(results.find((r) => r.tool_use_id === "toolu_link")?.content).toMatch(/denied/i);
+        await expectClean(bash);
+      },
+    );
+
+    itFull(
+      "the operator's MCP tools: a named one runs, an unnamed one of the same server is refused",
+      async () => {
+        if (bash === undefined) throw new Error("no bash proxy");
+        fake.script(
+          {
+            content: [
+              {
+                type: "tool_use",
+                id: "toolu_lookup",
+                name: "mcp__notes__lookup",
+                input: { query: "cat" },
+              },
+              { type: "tool_use", id: "toolu_secret", name: "mcp__notes__secret", input: {} },
+            ],
+          },
+          { content: [{ type: "text", text: "Looked it up." }] },
+        );
+        const bashClient = new OpenAI({ baseURL: bash.url, apiKey: "x", maxRetries: 0 });
+        const stream = await bashClient.chat.completions.create({
+          model: "sonnet",
+          messages: [{ role: "user", content: "Look up cat" }],
+          stream: true,
+        });
+        const chunks = await readChunks(stream);
+        expect(streamedContent(chunks)).toBe("Looked it up.");
+        expect(streamedReasoning(chunks)).toBe(
+          "mcp__notes__lookup cat\nmcp__notes__secret\nmcp__notes__secret failed or was refused\n",
+        );
+        const results = lastToolResults(fake.requests[1]?.body);
+        expect(results.find((r) => r.tool_use_id === "toolu_lookup")?.content).toContain(
+          "LOOKUP-RESULT: cat",
+        );
+        expect(results.find((r) => r.tool_use_id === "toolu_secret")?.content).toMatch(/denied/i);
+        expect(everythingSent()).not.toContain("MCP-SECRET-5e2c");
         await expectClean(bash);
       },
     );
