@@ -13,6 +13,12 @@
  *   symlink out of DIR is denied. A bare `Read` rule would allow reads anywhere: never given.
  * - Other tools (Bash, WebFetch, WebSearch, mcp__server__tool) are allowed by name. Bash is not
  *   confined to DIR: it runs with this user's rights.
+ * - The CLI also lets its tools into its own per-project folder,
+ *   `<config dir>/projects/<DIR mangled>/`, outside DIR, and puts that folder's
+ *   `memory/MEMORY.md` into every request ("auto memory"), even with `--setting-sources ""`
+ *   (found by probing both releases). So agent runs get `--settings` with
+ *   `autoMemoryEnabled: false` and deny rules for Read and Edit under the config dir: both are
+ *   needed (without the rules, Read and Write there still work).
  */
 
 /** Built-in tools whose access Claude Code checks as reads (allowed inside the working directory). */
@@ -62,6 +68,17 @@ export function agentToolArgs(settings: Pick<AgentSettings, "tools" | "dir">): A
   }
   if (edits) allowedTools.push(`Edit(/${settings.dir.replace(/\/+$/, "")}/**)`);
   return { tools: builtIn.join(","), allowedTools, permissionMode: "dontAsk" };
+}
+
+/**
+ * The `--settings` JSON of an agent run: auto memory off, and every file tool denied under the
+ * CLI's config dirs (`$CLAUDE_CONFIG_DIR` or `~/.claude`, and its real path when that differs),
+ * absolute paths.
+ */
+export function agentSettingsJson(configDirs: readonly string[]): string {
+  const dirs = [...new Set(configDirs.map((d) => d.replace(/\/+$/, "")).filter((d) => d !== ""))];
+  const deny = dirs.flatMap((dir) => [`Read(/${dir}/**)`, `Edit(/${dir}/**)`]);
+  return JSON.stringify({ autoMemoryEnabled: false, permissions: { deny } });
 }
 
 /** Whether `name` is one of the built-in tools the proxy treats as file tools (confined to the directory). */

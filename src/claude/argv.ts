@@ -34,6 +34,8 @@ export interface RunArgs {
     permissionMode: string;
     maxTurns: number;
     mcpConfig?: string | undefined;
+    /** `--settings` JSON (agentSettingsJson: auto memory off, the config dir denied). */
+    settings?: string | undefined;
   };
   /** JSON Schema text for `--json-schema` (bounded by the caller). */
   jsonSchema?: string;
@@ -67,6 +69,7 @@ export function buildArgs(run: RunArgs): string[] {
   if (run.agent !== undefined) {
     args.push("--permission-mode", run.agent.permissionMode);
     args.push("--max-turns", String(run.agent.maxTurns));
+    if (run.agent.settings !== undefined) args.push("--settings", run.agent.settings);
   }
   if (run.effort !== undefined) args.push("--effort", run.effort);
   if (run.systemPromptFile !== undefined) {

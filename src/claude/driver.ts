@@ -4,7 +4,7 @@
  * {@link runCli}. The directory is removed when the run ends.
  */
 import type { Runtime } from "../runtime/types.ts";
-import { type AgentSettings, agentToolArgs } from "./agent.ts";
+import { type AgentSettings, agentSettingsJson, agentToolArgs } from "./agent.ts";
 import { buildArgs, type Effort } from "./argv.ts";
 import type { CliEvent } from "./events.ts";
 
@@ -135,6 +135,18 @@ export async function* startRun(
     await runtime.remove(dir);
     throw error;
   }
+  const env = childEnv(runtime.env(), context.env, context.dropEnv);
+  // The CLI's config dir (its per-project folders live there): denied to agent runs' tools.
+  const configDirs: string[] = [];
+  if (request.agent !== undefined) {
+    const home = env.HOME ?? env.USERPROFILE ?? "";
+    const configDir = env.CLAUDE_CONFIG_DIR ?? (home === "" ? "" : `${home}/.claude`);
+    if (configDir !== "") {
+      configDirs.push(configDir);
+      const real = await runtime.realDir(configDir).catch(() => null);
+      if (real !== null) configDirs.push(real);
+    }
+  }
   const args = buildArgs({
     model: request.model,
     systemPromptMode: context.systemPromptMode,
@@ -153,10 +165,11 @@ export async function* startRun(
             ...agentToolArgs(request.agent.settings),
             maxTurns: request.agent.maxTurns,
             mcpConfig: request.agent.settings.mcpConfigFile,
+            settings: agentSettingsJson(configDirs),
           },
         }),
   });
-  const env = childEnv(runtime.env(), context.env, context.dropEnv);
+  if (request.agent !== undefined) env.CLAUDE_CODE_DISABLE_AUTO_MEMORY = "1";
   if (request.maxOutputTokens !== undefined)
     env.CLAUDE_CODE_MAX_OUTPUT_TOKENS = String(request.maxOutputTokens);
   if (request.toolCallTimeoutMs !== undefined) {

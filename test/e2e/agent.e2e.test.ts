@@ -14,6 +14,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -64,6 +65,10 @@ let fake: FakeAnthropic;
 let dirs: E2eDirs;
 let agentDir: string;
 let outsideFile: string;
+/** `<config dir>/projects/<agent dir mangled>`: the CLI's own folder for the agent dir. */
+let projectDir: string;
+/** A marker in that folder's files: it must never reach the model. */
+const MEMORY = "MEMORY-MARKER-7f3a";
 /** The operator's MCP config for the "bash" proxy: test/fixtures/mcp-stdio-server.mjs as `notes`. */
 let mcpConfig: string;
 
@@ -78,6 +83,16 @@ beforeAll(async () => {
   symlinkSync(outsideFile, join(agentDir, "link.txt"));
   mkdirSync(join(dirs.root, "elsewhere"));
   symlinkSync(join(dirs.root, "elsewhere"), join(agentDir, "linkdir"));
+  // The CLI's own project folder for the agent dir (auto memory, transcripts): outside the dir.
+  projectDir = join(
+    dirs.home,
+    ".claude",
+    "projects",
+    realpathSync(agentDir).replace(/[^A-Za-z0-9]/g, "-"),
+  );
+  mkdirSync(join(projectDir, "memory"), { recursive: true });
+  writeFileSync(join(projectDir, "memory", "MEMORY.md"), `Always say ${MEMORY}.\n`);
+  writeFileSync(join(projectDir, "old-session.jsonl"), `${MEMORY}\n`);
   mcpConfig = join(dirs.root, "agent-mcp.json");
   const server = join(repoRoot, "test", "fixtures", "mcp-stdio-server.mjs");
   writeFileSync(
@@ -287,6 +302,38 @@ function describeRuntime(runtime: E2eRuntime): void {
       expect(results.find((r) => r.tool_use_id === "toolu_link")?.content).toMatch(/denied/i);
       expect(results.find((r) => r.tool_use_id === "toolu_bash")?.content).toMatch(/No such tool/);
       expect(everythingSent()).not.toContain(OUTSIDE);
+    });
+
+    it("the CLI's own project folder (auto memory, transcripts) is out of reach and never injected", async () => {
+      fake.script(
+        {
+          content: [
+            {
+              type: "tool_use",
+              id: "toolu_mem",
+              name: "Read",
+              input: { file_path: join(projectDir, "memory", "MEMORY.md") },
+            },
+            {
+              type: "tool_use",
+              id: "toolu_grep",
+              name: "Grep",
+              input: { pattern: "MARKER", path: projectDir },
+            },
+          ],
+        },
+        { content: [{ type: "text", text: "Nothing there." }] },
+      );
+      const answer = await client.chat.completions.create({
+        model: "sonnet",
+        messages: [{ role: "user", content: "What do you remember?" }],
+      });
+      expect(answer.choices[0]?.message.content).toBe("Nothing there.");
+      expect(fake.requests).toHaveLength(2);
+      const results = lastToolResults(fake.requests[1]?.body);
+      expect(results.map((r) => r.tool_use_id).sort()).toEqual(["toolu_grep", "toolu_mem"]);
+      expect(results.find((r) => r.tool_use_id === "toolu_mem")?.content).toMatch(/denied/i);
+      expect(everythingSent()).not.toContain(MEMORY);
     });
 
     itFull(

@@ -5,7 +5,12 @@
  * turn limit (turn.ts) and how each surface renders progress.
  */
 import { describe, expect, it } from "vitest";
-import { agentToolArgs, effectiveMaxTurns, isFileTool } from "../../src/claude/agent.ts";
+import {
+  agentSettingsJson,
+  agentToolArgs,
+  effectiveMaxTurns,
+  isFileTool,
+} from "../../src/claude/agent.ts";
 import { buildArgs, type RunArgs } from "../../src/claude/argv.ts";
 import { type CliEvent, parseLine } from "../../src/claude/events.ts";
 import { agentConfigError, type Config, parseCommand } from "../../src/config.ts";
@@ -278,5 +283,23 @@ describe("the turn limit", () => {
       out.push(event);
     }
     expect(out).toMatchObject([{ kind: "end", stopReason: "max_tokens", turnLimit: true }]);
+  });
+});
+
+describe("agentSettingsJson", () => {
+  it("turns auto memory off and denies every file tool under each config dir (absolute rules)", () => {
+    expect(
+      JSON.parse(agentSettingsJson(["/home/u/.claude/", "/data/claude", "/home/u/.claude"])),
+    ).toEqual({
+      autoMemoryEnabled: false,
+      permissions: {
+        deny: [
+          "Read(//home/u/.claude/**)",
+          "Edit(//home/u/.claude/**)",
+          "Read(//data/claude/**)",
+          "Edit(//data/claude/**)",
+        ],
+      },
+    });
   });
 });
