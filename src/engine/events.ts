@@ -66,6 +66,18 @@ export type TurnEvent =
   | TurnEnd;
 
 /**
+ * Agent mode's progress as one line for people (every surface shows it its own way, never as
+ * the answer): `Read notes.txt\n` when a tool starts, `Read failed or was refused\n` when one
+ * fails; null for a tool that succeeded.
+ */
+export function progressLine(
+  event: Extract<TurnEvent, { kind: "agent_tool" | "agent_tool_result" }>,
+): string | null {
+  if (event.kind === "agent_tool") return `${event.summary}\n`;
+  return event.isError ? `${event.name} failed or was refused\n` : null;
+}
+
+/**
  * A whole turn: the assistant's blocks in order (consecutive text merged; thinking with its
  * signature; tool_use with parsed input) and its end.
  */

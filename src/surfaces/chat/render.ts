@@ -5,7 +5,13 @@
  * the CLI itself) stream as `reasoning_content` lines (`Read notes.txt`), never as `tool_calls`
  * or `content`; a whole answer carries the final text only.
  */
-import type { TurnEnd, TurnEvent, TurnResult, Usage } from "../../engine/events.ts";
+import {
+  progressLine,
+  type TurnEnd,
+  type TurnEvent,
+  type TurnResult,
+  type Usage,
+} from "../../engine/events.ts";
 import type { ProxyError } from "../../errors.ts";
 import type { SseFrame, TurnRenderer } from "../../http/render.ts";
 import type {
@@ -61,9 +67,10 @@ export function toChoiceDelta(event: Exclude<TurnEvent, TurnEnd>): ChoiceDelta |
     case "tool_arguments":
       return { tool_calls: [{ index: event.index, function: { arguments: event.delta } }] };
     case "agent_tool":
-      return { reasoning_content: `${event.summary}\n` };
-    case "agent_tool_result":
-      return event.isError ? { reasoning_content: `${event.name} failed or was refused\n` } : null;
+    case "agent_tool_result": {
+      const line = progressLine(event);
+      return line === null ? null : { reasoning_content: line };
+    }
     default:
       return null;
   }

@@ -9,7 +9,13 @@
  * A new block starts whenever the kind changes (text ↔ thinking ↔ each tool call).
  */
 import type { Block } from "../../engine/conversation.ts";
-import type { TurnEnd, TurnEvent, TurnResult, Usage } from "../../engine/events.ts";
+import {
+  progressLine,
+  type TurnEnd,
+  type TurnEvent,
+  type TurnResult,
+  type Usage,
+} from "../../engine/events.ts";
 import { anthropicErrorBody, type ProxyError } from "../../errors.ts";
 import type { SseFrame, TurnRenderer } from "../../http/render.ts";
 import type { ThinkingDisplay } from "./conversation.ts";
@@ -241,9 +247,10 @@ export class MessagesRenderer implements TurnRenderer {
         return [inputDelta(index, event.delta)];
       }
       case "agent_tool":
-        return this.#progress(`${event.summary}\n`);
-      case "agent_tool_result":
-        return event.isError ? this.#progress(`${event.name} failed or was refused\n`) : [];
+      case "agent_tool_result": {
+        const line = progressLine(event);
+        return line === null ? [] : this.#progress(line);
+      }
       case "retrying":
         return [];
     }

@@ -13,7 +13,12 @@
  * `src/resources/responses/responses.ts`.
  */
 import type { CliUsage } from "../../claude/events.ts";
-import type { TurnEnd, TurnEvent, TurnResult } from "../../engine/events.ts";
+import {
+  progressLine,
+  type TurnEnd,
+  type TurnEvent,
+  type TurnResult,
+} from "../../engine/events.ts";
 import type { ProxyError } from "../../errors.ts";
 import type { SseFrame, TurnRenderer } from "../../http/render.ts";
 import { SIGNATURE_PREFIX } from "./conversation.ts";
@@ -270,9 +275,10 @@ export class ResponsesRenderer implements TurnRenderer {
       case "tool_arguments":
         return this.#toolArguments(event.index, event.delta);
       case "agent_tool":
-        return this.#progress(`${event.summary}\n`);
-      case "agent_tool_result":
-        return event.isError ? this.#progress(`${event.name} failed or was refused\n`) : [];
+      case "agent_tool_result": {
+        const line = progressLine(event);
+        return line === null ? [] : this.#progress(line);
+      }
       case "retrying":
         return [];
     }
