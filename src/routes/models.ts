@@ -45,7 +45,7 @@ export function modelsRoutes(deps: AppDeps): Hono {
   });
   app.get("/models/:id{.+}", (c) => {
     const id = c.req.param("id");
-    if (resolveModel(id, deps.config) === null) throw modelNotFound(id);
+    requireModel(id, deps.config);
     if (c.req.header("anthropic-version") !== undefined) return c.json(info(id));
     return c.json({ id, object: "model", created, owned_by: "anthropic" });
   });
@@ -60,4 +60,14 @@ export function modelNotFound(model: string): ProxyError {
       "claude-* id, or add it to --model-map",
     { type: "invalid_request_error", param: "model", code: "model_not_found" },
   );
+}
+
+/**
+ * The CLI model a requested name resolves to (see resolveModel).
+ * @throws ProxyError 404 `model_not_found` ({@link modelNotFound}) when it maps to none.
+ */
+export function requireModel(model: string, config: Parameters<typeof resolveModel>[1]): string {
+  const resolved = resolveModel(model, config);
+  if (resolved === null) throw modelNotFound(model);
+  return resolved;
 }

@@ -7,8 +7,7 @@
 import { Hono } from "hono";
 import type { AppDeps } from "../../deps.ts";
 import { serveTurn } from "../../http/turn.ts";
-import { resolveModel } from "../../models.ts";
-import { modelNotFound } from "../../routes/models.ts";
+import { requireModel } from "../../routes/models.ts";
 import { chatConversation } from "./conversation.ts";
 import { chatRenderer } from "./render.ts";
 import { parseChatCompletionBody } from "./schema.ts";
@@ -24,8 +23,7 @@ export function chatRoutes(deps: AppDeps): Hono {
   app.post("/chat/completions", async (c) => {
     // Counted before it is parsed: see parseChatCompletionBody.
     const request = parseChatCompletionBody(await c.req.text());
-    const model = resolveModel(request.model, deps.config);
-    if (model === null) throw modelNotFound(request.model);
+    const model = requireModel(request.model, deps.config);
     const conversation = chatConversation(request);
     return serveTurn(c, deps, {
       surface: "chat",

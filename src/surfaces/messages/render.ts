@@ -193,13 +193,9 @@ export class MessagesRenderer implements TurnRenderer {
       case "thinking": {
         if (this.#thinking === "hide") return [];
         // A signature ends its block: thinking after it is a new block (another API message).
-        const frames =
-          this.#open?.kind === "thinking" && this.#open.signed !== true
-            ? []
-            : this.#start(
-                { type: "thinking", thinking: "", signature: "" },
-                { index: this.#next, kind: "thinking" },
-              );
+        const frames = this.#thinkingBlock(
+          this.#open?.kind === "thinking" && this.#open.signed !== true,
+        );
         if (this.#thinking === "show" && event.text !== "") {
           const index = this.#open?.index ?? 0;
           frames.push(
@@ -214,13 +210,7 @@ export class MessagesRenderer implements TurnRenderer {
       case "signature": {
         if (this.#thinking === "hide") return [];
         // A signature ends a thinking block; one without thinking before it gets its own block.
-        const frames =
-          this.#open?.kind === "thinking"
-            ? []
-            : this.#start(
-                { type: "thinking", thinking: "", signature: "" },
-                { index: this.#next, kind: "thinking" },
-              );
+        const frames = this.#thinkingBlock(this.#open?.kind === "thinking");
         const index = this.#open?.index ?? 0;
         if (this.#open?.kind === "thinking") this.#open.signed = true;
         frames.push(
@@ -256,6 +246,15 @@ export class MessagesRenderer implements TurnRenderer {
     }
   }
 
+  /** Frames that open a new thinking block, or none when `continueOpen` (the open one goes on). */
+  #thinkingBlock(continueOpen: boolean): SseFrame[] {
+    if (continueOpen) return [];
+    return this.#start(
+      { type: "thinking", thinking: "", signature: "" },
+      { index: this.#next, kind: "thinking" },
+    );
+  }
+
   /**
    * Agent mode's progress (a tool the CLI runs itself) as a thinking block of its own, opened
    * and closed at once, with no signature (never a `tool_use` block: the client would take it
@@ -264,10 +263,7 @@ export class MessagesRenderer implements TurnRenderer {
   #progress(text: string): SseFrame[] {
     if (this.#thinking !== "show") return [];
     const index = this.#next;
-    const frames = this.#start(
-      { type: "thinking", thinking: "", signature: "" },
-      { index, kind: "thinking" },
-    );
+    const frames = this.#thinkingBlock(false);
     frames.push(
       frame("content_block_delta", { index, delta: { type: "thinking_delta", thinking: text } }),
       ...this.#close(),

@@ -12,8 +12,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import type { AppDeps } from "../../deps.ts";
 import { ProxyError } from "../../errors.ts";
 import { serveTurn } from "../../http/turn.ts";
-import { resolveModel } from "../../models.ts";
-import { modelNotFound } from "../../routes/models.ts";
+import { requireModel } from "../../routes/models.ts";
 import { thinkingDisplay, toConversation } from "./conversation.ts";
 import { MessagesRenderer } from "./render.ts";
 import { parseMessagesBody } from "./schema.ts";
@@ -40,8 +39,7 @@ export function messagesRoutes(deps: AppDeps): Hono {
   app.use("/messages/*", requestIdHeader);
   app.post("/messages", async (c) => {
     const request = parseMessagesBody(await c.req.text());
-    const model = resolveModel(request.model, deps.config);
-    if (model === null) throw modelNotFound(request.model);
+    const model = requireModel(request.model, deps.config);
     const conversation = toConversation(request);
     const renderer = new MessagesRenderer({
       model: request.model,

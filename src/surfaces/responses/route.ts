@@ -15,8 +15,7 @@ import type { AppDeps } from "../../deps.ts";
 import { ProxyError } from "../../errors.ts";
 import { MAX_MESSAGES } from "../../http/json.ts";
 import { serveTurn } from "../../http/turn.ts";
-import { resolveModel } from "../../models.ts";
-import { modelNotFound } from "../../routes/models.ts";
+import { requireModel } from "../../routes/models.ts";
 import { toConversation } from "./conversation.ts";
 import { newId, ResponsesRenderer, referencedResponseId } from "./render.ts";
 import { type InputItem, parseResponseBody } from "./schema.ts";
@@ -130,8 +129,7 @@ export function responsesRoutes(deps: AppDeps): Hono {
 
   app.post("/responses", async (c) => {
     const request = parseResponseBody(await c.req.text());
-    const model = resolveModel(request.model, deps.config);
-    if (model === null) throw modelNotFound(request.model);
+    const model = requireModel(request.model, deps.config);
     const key = await owner(c.req.raw.headers);
     let previous: StoredItem[] = [];
     const previousId = request.previous_response_id ?? null;
