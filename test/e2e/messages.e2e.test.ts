@@ -26,7 +26,7 @@ import {
   waitForNoClaude,
   waitForNoLeftovers,
 } from "./harness.ts";
-import { turns } from "./tools-helpers.ts";
+import { heads, turns } from "./tools-helpers.ts";
 
 const KEY = "sk-messages-e2e";
 
@@ -41,11 +41,6 @@ afterAll(async () => {
   await fake?.close();
   await dirs?.cleanup();
 });
-
-/** How many CLI processes reached the fake (each sends its own `x-claude-code-session-id`). */
-function heads(): number {
-  return new Set(fake.requests.map((r) => r.headers["x-claude-code-session-id"])).size;
-}
 
 /** The error a promise rejects with. */
 async function rejection(
@@ -275,7 +270,7 @@ for (const runtime of RUNTIMES) {
         { type: "text", text: "Let me check." },
         { type: "tool_use", id: "toolu_msg_one", name: "get_weather", input },
       ]);
-      expect(heads()).toBe(1);
+      expect(heads(fake.requests)).toBe(1);
 
       fake.script({ content: [{ type: "text", text: "Sunny in Paris." }] });
       const second = await client.messages.create({
@@ -296,7 +291,7 @@ for (const runtime of RUNTIMES) {
       expect(second.stop_reason).toBe("end_turn");
       expect(second.content).toEqual([{ type: "text", text: "Sunny in Paris." }]);
       // The same CLI process answered: no new session, one more API request.
-      expect(heads()).toBe(1);
+      expect(heads(fake.requests)).toBe(1);
       expect(fake.requests).toHaveLength(2);
       expect(turns(fake.requests[1]?.body)).toEqual([
         { role: "user", blocks: ["text:Weather in Paris?"] },
@@ -346,7 +341,7 @@ for (const runtime of RUNTIMES) {
         })
         .finalMessage();
       expect(second.content).toEqual([{ type: "text", text: "Cold in Bern." }]);
-      expect(heads()).toBe(1);
+      expect(heads(fake.requests)).toBe(1);
       expect(fake.requests).toHaveLength(2);
       expect(turns(fake.requests[1]?.body).at(-1)).toEqual({
         role: "user",

@@ -28,7 +28,7 @@ import {
   waitForNoClaude,
   waitForNoLeftovers,
 } from "./harness.ts";
-import { turns } from "./tools-helpers.ts";
+import { heads, turns } from "./tools-helpers.ts";
 
 let fake: FakeAnthropic;
 let dirs: E2eDirs;
@@ -41,11 +41,6 @@ afterAll(async () => {
   await fake?.close();
   await dirs?.cleanup();
 });
-
-/** How many CLI processes reached the fake (each sends its own `x-claude-code-session-id`). */
-function heads(): number {
-  return new Set(fake.requests.map((r) => r.headers["x-claude-code-session-id"])).size;
-}
 
 const WEATHER: FunctionTool = {
   type: "function",
@@ -252,7 +247,7 @@ for (const runtime of RUNTIMES) {
         status: "completed",
       });
       expect(first.output_text).toBe("Let me check.");
-      expect(heads()).toBe(1);
+      expect(heads(fake.requests)).toBe(1);
 
       const second = await client.responses.create({
         model: "sonnet",
@@ -265,7 +260,7 @@ for (const runtime of RUNTIMES) {
       expect(second.output_text).toBe("It is sunny in Paris.");
       expect(second.previous_response_id).toBe(first.id);
       // Continued by the parked CLI: no new process, the result reached the API as a tool_result.
-      expect(heads()).toBe(1);
+      expect(heads(fake.requests)).toBe(1);
       expect(fake.requests).toHaveLength(2);
       expect(JSON.stringify(fake.requests[1]?.body.messages)).toContain("sunny, 21 °C");
       const items = await client.responses.inputItems.list(second.id, { order: "asc" });
@@ -314,7 +309,7 @@ for (const runtime of RUNTIMES) {
         store: false,
       });
       expect(second.output_text).toBe("Rome is warm.");
-      expect(heads()).toBe(1);
+      expect(heads(fake.requests)).toBe(1);
       expect(fake.requests).toHaveLength(2);
       expect(turns(fake.requests[1]?.body).at(-1)?.role).toBe("user");
       expect(JSON.stringify(fake.requests[1]?.body.messages)).toContain("28 °C");
@@ -364,7 +359,7 @@ for (const runtime of RUNTIMES) {
         })
         .finalResponse();
       expect(second.output_text).toBe("Cold in Bern.");
-      expect(heads()).toBe(1);
+      expect(heads(fake.requests)).toBe(1);
       expect(fake.requests).toHaveLength(2);
     });
 

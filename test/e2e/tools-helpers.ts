@@ -244,3 +244,11 @@ export function jsonlFilesUnder(dir: string): string[] {
   }
   return out;
 }
+
+/**
+ * How many CLI processes reached the fake: each sends its own session id in
+ * `x-claude-code-session-id` with every API request (2.1.221 and 2.1.332 alike).
+ */
+export function heads(requests: ReadonlyArray<{ headers: Record<string, unknown> }>): number {
+  return new Set(requests.map((r) => r.headers["x-claude-code-session-id"])).size;
+}

@@ -48,6 +48,7 @@ import {
   clientMessages,
   functionCalls,
   GIF_BASE64,
+  heads,
   type ImageServer,
   imageBlocks,
   jsonlFilesUnder,
@@ -152,14 +153,6 @@ function toolUses(message: any): Array<{ id: string; name: string; input: unknow
     name: string;
     input: unknown;
   }>;
-}
-
-/**
- * How many CLI processes reached the fake: each sends its own session id in
- * `x-claude-code-session-id` with every API request (2.1.221 and 2.1.332 alike).
- */
-function heads(): number {
-  return new Set(fake.requests.map((r) => r.headers["x-claude-code-session-id"])).size;
 }
 
 /** The whole request body as text (for "nothing like X anywhere" checks). */
@@ -302,7 +295,7 @@ function describeRuntime(runtime: E2eRuntime): void {
       expect(parked).toHaveLength(1);
       expect(tempLeftovers(tmp)).toHaveLength(1);
       // The CLI sends one `HEAD /` when it starts.
-      expect(heads()).toBe(1);
+      expect(heads(fake.requests)).toBe(1);
       const allBefore = fake.allRequests.length;
 
       const served = answerWith("It is sunny in Paris.");
@@ -321,7 +314,7 @@ function describeRuntime(runtime: E2eRuntime): void {
 
       // Served by the same process: no new CLI started, exactly one more API request.
       expect(served()).toEqual(parked);
-      expect(heads()).toBe(1);
+      expect(heads(fake.requests)).toBe(1);
       expect(fake.allRequests).toHaveLength(allBefore + 1);
       expect(fake.requests).toHaveLength(2);
       const followUp = fake.requests[1]?.body;
@@ -696,7 +689,7 @@ function describeRuntime(runtime: E2eRuntime): void {
         });
         expect(second.choices[0]?.message.content).toBe("Rome is warmer.");
         expect(served()).toEqual(parked);
-        expect(heads()).toBe(1);
+        expect(heads(fake.requests)).toBe(1);
         expect(fake.requests).toHaveLength(2);
         const [user, assistant, results] = turns(fake.requests[1]?.body);
         expect([user, assistant]).toEqual([
@@ -771,7 +764,7 @@ function describeRuntime(runtime: E2eRuntime): void {
         expect(second.choices[0]?.message.content).toBe("Take a coat.");
         expect(second.choices[0]?.finish_reason).toBe("stop");
         // A new CLI answered; the parked one was stopped.
-        expect(heads()).toBe(2);
+        expect(heads(fake.requests)).toBe(2);
         expect(served()).toHaveLength(1);
         expect(served()).not.toEqual(parked);
         expect(fake.requests).toHaveLength(2);
@@ -895,7 +888,7 @@ function describeRuntime(runtime: E2eRuntime): void {
         expect(second.choices[0]?.message.content).toBe("Dry all week.");
         expect(second.choices[0]?.finish_reason).toBe("stop");
         // A new CLI run served it.
-        expect(heads()).toBe(2);
+        expect(heads(fake.requests)).toBe(2);
         expect(served()).toHaveLength(1);
         expect(served()).not.toEqual(parked);
         expect(fake.requests).toHaveLength(2);
@@ -1311,7 +1304,7 @@ function describeRuntime(runtime: E2eRuntime): void {
       expect(result.finishReason).toBe("stop");
       // Two API requests: the call, then the answer after the result in the same run.
       expect(fake.requests).toHaveLength(2);
-      expect(heads()).toBe(1);
+      expect(heads(fake.requests)).toBe(1);
       expect(turns(fake.requests[1]?.body).map((t) => t.role)).toEqual([
         "user",
         "assistant",
@@ -1354,7 +1347,7 @@ function describeRuntime(runtime: E2eRuntime): void {
       expect(text).toBe("Lisbon: rain, 17 °C");
       expect(await result.finishReason).toBe("stop");
       expect(fake.requests).toHaveLength(2);
-      expect(heads()).toBe(1);
+      expect(heads(fake.requests)).toBe(1);
     });
   });
 }
