@@ -125,6 +125,7 @@ export function createApp(deps: AppDeps): Hono {
         running: deps.limiter.running,
         queued: deps.limiter.queued,
         waiting_for_tools: deps.toolRuns.parkedCount,
+        warm: deps.warmRuns?.count ?? 0,
       },
     });
   });

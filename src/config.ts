@@ -268,6 +268,14 @@ export const SETTINGS = {
     description:
       "How long a run that called client tools waits for the follow-up request with their results, ms (then it is stopped and a later request replays the history)",
   }),
+  warmTtlMs: setting({
+    flag: "warm-ttl",
+    env: "WARM_TTL_MS",
+    schema: ms,
+    default: "300000",
+    description:
+      "How long a CLI process whose turn ended stays alive for the conversation's next user turn (answered without a CLI start), ms; 0 disables",
+  }),
   resumeStartTimeoutMs: setting({
     flag: "resume-start-timeout",
     env: "RESUME_START_TIMEOUT_MS",

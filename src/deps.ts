@@ -8,6 +8,7 @@ import type { ClaudeInfo } from "./claude/probe.ts";
 import type { Watchdog } from "./claude/watchdog.ts";
 import type { Config } from "./config.ts";
 import type { ToolRuns } from "./engine/registry.ts";
+import type { WarmRuns } from "./engine/warm.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import type { ConcurrencyLimiter } from "./limiter.ts";
 import type { Logger } from "./log.ts";
@@ -42,6 +43,8 @@ export interface AppDeps {
   lifecycle: Lifecycle;
   /** Live runs waiting for client tool results, and their MCP bridges. */
   toolRuns: ToolRuns;
+  /** Runs kept warm for their conversation's next turn (`--warm-ttl`); absent: none kept. */
+  warmRuns?: WarmRuns;
   /** The proxy's own base URL as the CLI reaches it (`http://127.0.0.1:PORT`), for MCP. */
   baseUrl: () => string;
   /** Kills the CLIs if the proxy dies hard (null where there is none, e.g. Windows). */

@@ -12,6 +12,7 @@ import { Watchdog } from "./claude/watchdog.ts";
 import { agentConfigError, ConfigError, helpText, parseCommand } from "./config.ts";
 import { defaultDataDir } from "./data-dir.ts";
 import { ToolRuns } from "./engine/registry.ts";
+import { WarmRuns } from "./engine/warm.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import { ConcurrencyLimiter } from "./limiter.ts";
 import { createLogger } from "./log.ts";
@@ -155,6 +156,7 @@ try {
 const metrics = createMetrics({ rss: () => runtime.rss() });
 
 const toolRuns = new ToolRuns();
+const warmRuns = new WarmRuns();
 const lifecycle = new Lifecycle();
 const limiter = new ConcurrencyLimiter(
   config.maxConcurrency,
@@ -181,6 +183,7 @@ const app = createApp({
   limiter,
   lifecycle,
   toolRuns,
+  warmRuns,
   baseUrl: () => `http://${selfHost}:${listeningPort}`,
   anthropicApiKeySet,
   watchdog,
@@ -232,7 +235,7 @@ runtime.onShutdownSignal(async (signal) => {
     "shutting down",
   );
   const closed = server.close();
-  await toolRuns.stopAll();
+  await Promise.all([toolRuns.stopAll(), warmRuns.stopAll()]);
   const finished = await lifecycle.waitIdle(config.shutdownGraceMs);
   if (!finished)
     log.warn(

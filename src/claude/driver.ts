@@ -8,7 +8,7 @@ import { type AgentSettings, agentSettingsJson, agentToolArgs } from "./agent.ts
 import { buildArgs, type Effort } from "./argv.ts";
 import type { CliEvent } from "./events.ts";
 
-import { runCli } from "./run.ts";
+import { runCli, type StdinChannel } from "./run.ts";
 import { type SessionPlan, sessionFile, stdinLines, userTurnLine } from "./session.ts";
 
 /** Settings and resources shared by every run. */
@@ -54,6 +54,8 @@ export interface RunRequest {
   /** True while the run waits for client tool results (the idle timeout then does not apply). */
   isWaiting?: () => boolean;
   onProcess?: (pid: number | null) => void;
+  /** Warm mode: stdin stays open after `result` for more turns ({@link StdinChannel}). */
+  input?: StdinChannel | undefined;
   /**
    * Agent mode: the CLI's own tools as the operator configured them, run in `settings.dir`
    * (the CLI's working directory instead of the empty one), at most `maxTurns` model turns.
@@ -192,6 +194,7 @@ export async function* startRun(
     idleTimeoutMs: context.idleTimeoutMs,
     tempPaths: [dir],
     ...(request.isWaiting === undefined ? {} : { isWaiting: request.isWaiting }),
+    ...(request.input === undefined ? {} : { input: request.input }),
     onProcess: (pid) => {
       if (pid !== null) {
         childPid = pid;

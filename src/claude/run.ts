@@ -29,6 +29,53 @@ export interface CliRunOptions {
   tempPaths?: readonly string[];
   /** Called once with the child's pid after spawn, and with null after it exited. */
   onProcess?: (pid: number | null) => void;
+  /**
+   * Warm mode: stdin stays open after `result` and the generator goes on yielding the events of
+   * the turns written later with {@link StdinChannel.write} (DESIGN.md "A second turn on a live
+   * CLI"). Between a `result` and the next write the idle timeout does not apply. Closing the
+   * channel (or returning the generator, or the signal) ends the process as without it.
+   */
+  input?: StdinChannel;
+}
+
+/** The stdin of a warm run: more user turns after `result`, or the end. */
+export class StdinChannel {
+  #write: ((text: string) => void) | null = null;
+  #close: (() => void) | null = null;
+  #exited = false;
+  /** Told once when the process exits (a warm process that died while nobody read it). */
+  onExit: (() => void) | null = null;
+
+  /** Whether the process has exited. */
+  get exited(): boolean {
+    return this.#exited;
+  }
+
+  /** Writes a next turn (stream-json lines) and restarts the idle clock; false when the process is gone. */
+  write(text: string): boolean {
+    if (this.#exited || this.#write === null) return false;
+    this.#write(text);
+    return true;
+  }
+
+  /** Closes stdin: the CLI exits by itself. */
+  close(): void {
+    this.#close?.();
+  }
+
+  /** @internal runCli binds its writer here. */
+  bind(write: (text: string) => void, close: () => void): void {
+    this.#write = write;
+    this.#close = close;
+  }
+
+  /** @internal runCli reports the exit here. */
+  markExited(): void {
+    if (this.#exited) return;
+    this.#exited = true;
+    this.#write = null;
+    this.onExit?.();
+  }
 }
 
 /** Bytes of stderr kept for error messages. */
@@ -111,6 +158,7 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
   let exitedStatus: Awaited<Subprocess["exited"]> | undefined;
   void child.exited.then((status) => {
     exitedStatus = status;
+    options.input?.markExited();
   });
   const stderr = { text: "" };
   const stderrDone = collectTail(child.stderr, stderr);
@@ -123,8 +171,10 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
   const onAbort = () => void kill();
   signal.addEventListener("abort", onAbort, { once: true });
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Warm mode: a `result` came and no next turn has been written yet. */
+  let betweenTurns = false;
   const armIdle = () => {
-    if (!options.idleTimeoutMs) return;
+    if (!options.idleTimeoutMs || betweenTurns) return;
     clearTimeout(idleTimer);
     idleTimer = setTimeout(() => {
       if (options.isWaiting?.() === true) {
@@ -140,6 +190,11 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
     writer.close().catch(() => {});
   };
   let sawResult = false;
+  options.input?.bind((text) => {
+    betweenTurns = false;
+    writer.write(new TextEncoder().encode(text)).catch(() => {});
+    armIdle();
+  }, closeStdin);
   try {
     writer.write(new TextEncoder().encode(options.stdin)).catch(() => {});
     armIdle();
@@ -154,10 +209,16 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
       if (event === null) continue;
       if (event.type === "result") {
         sawResult = true;
-        closeStdin();
         clearTimeout(idleTimer);
+        if (options.input === undefined) {
+          closeStdin();
+          yield event;
+          return;
+        }
+        // Warm: the process waits for the next turn on stdin.
+        betweenTurns = true;
         yield event;
-        return;
+        continue;
       }
       // The idle clock measures the CLI, not a consumer that is slow to take the event.
       clearTimeout(idleTimer);
@@ -189,7 +250,8 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
     signal.removeEventListener("abort", onAbort);
     closeStdin();
     if (exitedStatus === undefined) {
-      if (sawResult) {
+      // A warm run stopped in the middle of a later turn is killed, as a cold one would be.
+      if (sawResult && (options.input === undefined || betweenTurns)) {
         // The CLI exits by itself once stdin is closed; give it the grace period.
         const timer = setTimeout(() => void kill(), options.killGraceMs);
         await child.exited;

@@ -5,6 +5,7 @@
  * `kill` does), later calls wait for the same end.
  */
 import type { CliEvent } from "../claude/events.ts";
+import type { StdinChannel } from "../claude/run.ts";
 import type { ToolBridge } from "./bridge.ts";
 import type { TurnOptions } from "./turn.ts";
 
@@ -30,7 +31,15 @@ export class Run {
   owner = "";
   /** Fingerprint of the conversation a parked run's calls answered (engine/registry.ts). */
   conversation = "";
-  readonly #release: () => void;
+  /** Launch profile key (engine/warm.ts), set when the run may be kept warm; "" otherwise. */
+  profile = "";
+  /** Warm mode: the CLI's stdin, open for more turns after `result` (null: a one-turn run). */
+  input: StdinChannel | null = null;
+  /** True while kept warm (engine/warm.ts): not active, holds no slot. */
+  warm = false;
+  /** Turns answered by this process (1 after the first; warm follow-ups add one each). */
+  turns = 1;
+  #release: () => void;
   readonly #onStopped: (run: Run) => void;
   #stopping: Promise<void> | undefined;
 
@@ -48,6 +57,32 @@ export class Run {
   ) {
     this.#release = release;
     this.#onStopped = onStopped;
+  }
+
+  /**
+   * Gives the concurrency slot back while the run is kept warm (a warm process waits for no
+   * one); {@link holdSlot} takes one again when a request takes the run.
+   */
+  releaseSlot(): void {
+    const release = this.#release;
+    this.#release = () => {};
+    release();
+  }
+
+  /** Holds a slot again (a warm run taken by a request). */
+  holdSlot(release: () => void): void {
+    this.#release = release;
+  }
+
+  /**
+   * Writes the next user turn (a stream-json line) to a warm run's CLI; false when it cannot
+   * take one (not warm-capable, stopped, or its process exited).
+   */
+  nextTurn(line: string): boolean {
+    if (this.input === null || this.stopped) return false;
+    if (!this.input.write(line)) return false;
+    this.turns++;
+    return true;
   }
 
   /** Whether {@link stop} was called. */

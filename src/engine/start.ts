@@ -7,19 +7,21 @@
 import { effectiveMaxTurns } from "../claude/agent.ts";
 import { type DriverContext, type RunRequest, startRun } from "../claude/driver.ts";
 import type { CliEvent } from "../claude/events.ts";
-import { NO_RESULT_TEXT, type SessionPlan, splitTail } from "../claude/session.ts";
+import { StdinChannel } from "../claude/run.ts";
+import { NO_RESULT_TEXT, type SessionPlan, splitTail, userTurnLine } from "../claude/session.ts";
 import { contextWindowRefusal, isNotLoggedIn } from "../claude/status.ts";
 import type { AppDeps } from "../deps.ts";
 import { ProxyError } from "../errors.ts";
 import type { Release } from "../limiter.ts";
 import { CLIENT_TOOL_PREFIX, ToolBridge } from "./bridge.ts";
 import type { Conversation } from "./conversation.ts";
-import { resolveImages } from "./images.ts";
+import { type ImageOptions, resolveImages } from "./images.ts";
 import { argumentsText, buildPrompt, toAnthropicMessages } from "./prompt.ts";
 import { reachWatch } from "./reach.ts";
 import { conversationFingerprint, type ParkedRun } from "./registry.ts";
 import { type IssuedToolCall, Run } from "./run.ts";
 import type { TurnOptions } from "./turn.ts";
+import { splitFollowUp, turnsFingerprint, warmKey } from "./warm.ts";
 
 /** Largest `--json-schema` accepted on the command line, bytes (Windows caps a command line at ~32 KB). */
 export const MAX_JSON_SCHEMA_BYTES = 16 * 1024;
@@ -170,6 +172,106 @@ export function jsonSchemaFor(conversation: Conversation): string | undefined {
   return text;
 }
 
+/** How a request's images are resolved (the --image-* settings). */
+function imageOptions(deps: AppDeps, signal: AbortSignal | undefined): ImageOptions {
+  return {
+    ...(signal === undefined ? {} : { signal }),
+    fetchRemote: deps.config.imageFetch,
+    allowPrivate: deps.config.imageFetchAllowPrivate,
+    maxBytes: deps.config.imageMaxBytes,
+    maxTotalBytes: deps.config.imageMaxTotalBytes,
+    maxImages: deps.config.maxImages,
+    concurrency: deps.config.imageFetchConcurrency,
+    timeoutMs: deps.config.imageFetchTimeoutMs,
+    lookup: deps.runtime.lookup,
+    fetch: deps.runtime.fetchPinned,
+    onFetchFailure: (failure) =>
+      deps.log.info(failure, "image_url not fetched (the client is told no more)"),
+  };
+}
+
+/** The system prompt a run is started with: the client's, then {@link toolInstructions}. */
+function launchSystemPrompt(conversation: Conversation): string | null {
+  const extra = toolInstructions(conversation);
+  const baseSystem = conversation.system;
+  return extra.length === 0
+    ? baseSystem
+    : [baseSystem ?? "", ...extra].filter((s) => s !== "").join("\n\n");
+}
+
+/**
+ * The launch profile of a conversation as a string: everything fixed when its CLI is spawned
+ * (model, effort, system prompt with the tool instructions, the tools offered with their
+ * schemas, max output tokens), so that a warm run answers only requests it would have been
+ * started for. Null for conversations no warm run serves: structured output (the CLI's
+ * conversation then holds a StructuredOutput call where the client holds text), stop sequences
+ * (the client's answer is cut where the CLI's is not), agent mode (the CLI's own tool turns).
+ */
+export function launchProfile(
+  conversation: Conversation,
+  model: string,
+  agent: boolean,
+): string | null {
+  if (agent || conversation.output.type !== "text") return null;
+  if ((conversation.stopSequences ?? []).length > 0) return null;
+  const useTools = conversation.tools.length > 0 && conversation.toolChoice !== "none";
+  return JSON.stringify([
+    model,
+    conversation.effort ?? null,
+    launchSystemPrompt(conversation),
+    useTools
+      ? conversation.tools.map((tool) => [
+          tool.name,
+          tool.description ?? null,
+          tool.parameters ?? null,
+        ])
+      : null,
+    conversation.maxOutputTokens ?? null,
+  ]);
+}
+
+/**
+ * The warm run (engine/warm.ts) that holds this conversation minus its new user turn, with
+ * that turn written to its stdin, holding a slot from `acquire`; null when none matches (the
+ * request then goes cold). A warm run whose process is gone is stopped and null returned.
+ */
+export async function takeWarmRun(
+  deps: AppDeps,
+  conversation: Conversation,
+  identity: { owner: string; model: string },
+  acquire: () => Promise<Release>,
+  signal?: AbortSignal,
+): Promise<Run | null> {
+  const warm = deps.warmRuns;
+  if (warm === undefined || warm.count === 0) return null;
+  const profile = launchProfile(conversation, identity.model, deps.agent != null);
+  if (profile === null) return null;
+  const split = splitFollowUp(conversation.turns);
+  if (split === null) return null;
+  const run = warm.take(warmKey(identity.owner, profile, turnsFingerprint(split.earlier)));
+  if (run === null) return null;
+  let line: string;
+  try {
+    const images = await resolveImages([split.next], imageOptions(deps, signal));
+    const [message] = toAnthropicMessages([split.next], {
+      toolPrefix: run.options.toolPrefix,
+      images,
+    });
+    if (message === undefined) throw new Error("no content");
+    line = userTurnLine(message.content);
+    run.holdSlot(await acquire());
+  } catch (error) {
+    await run.stop();
+    if (error instanceof ProxyError) throw error;
+    return null;
+  }
+  if (!run.nextTurn(line)) {
+    await run.stop();
+    return null;
+  }
+  return run;
+}
+
 /** Reasons for a transcript fallback already logged (once each per process). */
 const transcriptFallbackLogged = new Set<"slow" | "rejected">();
 
@@ -188,20 +290,7 @@ export async function openRun(
   /** The client's request: when it goes away, image fetches still under way are cancelled. */
   signal?: AbortSignal,
 ): Promise<Run> {
-  const images = await resolveImages(conversation.turns, {
-    ...(signal === undefined ? {} : { signal }),
-    fetchRemote: deps.config.imageFetch,
-    allowPrivate: deps.config.imageFetchAllowPrivate,
-    maxBytes: deps.config.imageMaxBytes,
-    maxTotalBytes: deps.config.imageMaxTotalBytes,
-    maxImages: deps.config.maxImages,
-    concurrency: deps.config.imageFetchConcurrency,
-    timeoutMs: deps.config.imageFetchTimeoutMs,
-    lookup: deps.runtime.lookup,
-    fetch: deps.runtime.fetchPinned,
-    onFetchFailure: (failure) =>
-      deps.log.info(failure, "image_url not fetched (the client is told no more)"),
-  });
+  const images = await resolveImages(conversation.turns, imageOptions(deps, signal));
   const useTools = conversation.tools.length > 0 && conversation.toolChoice !== "none";
   const toolPrefix = useTools ? CLIENT_TOOL_PREFIX : null;
   const session = splitTail(toAnthropicMessages(conversation.turns, { toolPrefix, images }));
@@ -223,12 +312,7 @@ export async function openRun(
     });
   }
   const release = await acquire();
-  const extra = toolInstructions(conversation);
-  const baseSystem = conversation.system;
-  const systemPrompt =
-    extra.length === 0
-      ? baseSystem
-      : [baseSystem ?? "", ...extra].filter((s) => s !== "").join("\n\n");
+  const systemPrompt = launchSystemPrompt(conversation);
   const bridge = useTools ? new ToolBridge(conversation.tools) : null;
   const options: TurnOptions = {
     policy: {
@@ -251,6 +335,16 @@ export async function openRun(
     deps.lifecycle.end(stopped);
   });
   const { controller } = run;
+  // A run that may be kept warm after its turn: stdin stays open after `result`.
+  const profile =
+    deps.warmRuns !== undefined && deps.config.warmTtlMs > 0
+      ? launchProfile(conversation, model, deps.agent != null)
+      : null;
+  if (profile !== null && conversation.turns.at(-1)?.role === "user") {
+    run.profile = profile;
+    run.input = new StdinChannel();
+  }
+  const input = run.input ?? undefined;
   const context: DriverContext = {
     runtime: deps.runtime,
     claudePath: deps.claude.path,
@@ -289,13 +383,15 @@ export async function openRun(
   if (bridge !== null) deps.toolRuns.register(bridge);
   deps.lifecycle.begin(run);
   if (session.history.length === 0) {
-    run.events = startRun(context, { ...base, session });
+    run.events = startRun(context, { ...base, session, input });
   } else {
     // The resumed run has a stop of its own: a CLI that does not start answering is replaced.
     const resumeStop = new AbortController();
+    // Only the native run may be kept warm: the transcript's conversation is not the client's.
     const native = startRun(context, {
       ...base,
       session,
+      input,
       signal: AbortSignal.any([controller.signal, resumeStop.signal]),
     });
     run.events = withTranscriptFallback(

@@ -20,10 +20,11 @@ import {
 } from "../engine/events.ts";
 import type { ParkedRun } from "../engine/registry.ts";
 import type { Run } from "../engine/run.ts";
-import { continueRun, openRun, requestFingerprint } from "../engine/start.ts";
+import { continueRun, openRun, requestFingerprint, takeWarmRun } from "../engine/start.ts";
 import { stopAtSequences } from "../engine/stops.ts";
 import { newTranslateState, type TranslateState } from "../engine/translate.ts";
 import { turnEvents } from "../engine/turn.ts";
+import { answerTurn, turnsFingerprint, warmKey } from "../engine/warm.ts";
 import { ProxyError, toProxyError } from "../errors.ts";
 import type { Release } from "../limiter.ts";
 import { ModelLabels } from "../models.ts";
@@ -74,8 +75,11 @@ function clientClosed(): ProxyError {
 interface Leg {
   run: Run;
   events: AsyncGenerator<TurnEvent, void, undefined>;
-  /** Parks the run (ended at tool calls) or ends it; settles once the CLI exited. */
-  finish: (end: TurnEnd | null) => Promise<void>;
+  /**
+   * Parks the run (ended at tool calls), keeps it warm (ended with `result`; `answer` is what
+   * the client received) or ends it; settles once the CLI exited.
+   */
+  finish: (end: TurnEnd | null, answer?: TurnResult["content"]) => Promise<void>;
   /** Whether the run was parked. */
   parked: () => boolean;
   state: TranslateState;
@@ -147,6 +151,7 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
         durationMs: Date.now() - started,
         ...(error instanceof ProxyError && error.code !== null ? { code: error.code } : {}),
         ...(outcome.parked === true ? { waitingForTools: true } : {}),
+        ...(warmHit ? { warm: true } : {}),
         ...(usage === undefined
           ? {}
           : { promptTokens: prompt, completionTokens: usage.output_tokens }),
@@ -161,9 +166,15 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
     throw error;
   };
 
-  /** Waits for a concurrency slot (a parked run gives its slot up rather than make us wait). */
+  /**
+   * Waits for a concurrency slot (a parked run gives its slot up rather than make us wait; the
+   * least recently used warm process makes room for the one this request may start).
+   */
   const acquire = async (): Promise<Release> => {
-    if (deps.limiter.running >= deps.limiter.max) await deps.toolRuns.evictOldest();
+    if (deps.limiter.running >= deps.limiter.max) {
+      await deps.warmRuns?.evictOldest();
+      await deps.toolRuns.evictOldest();
+    }
     let release: Release;
     try {
       release = await deps.limiter.acquire(c.req.raw.signal);
@@ -185,11 +196,19 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
     return release;
   };
 
+  /** Whether this request was answered by a warm process (logs). */
+  let warmHit = false;
+
   /** Opens (or continues) the run and its leg: client disconnect and the timeout stop it. */
   const prepare = async (): Promise<Leg> => {
     // A parked run belongs to the key that made its calls (never logged).
     const owner = presentedKey(c.req.raw.headers) ?? "";
     let run: Run | null = await continueRun(deps, conversation, { owner, model });
+    // The warm process that answered this conversation so far takes its new user turn.
+    if (run === null && !deps.lifecycle.draining) {
+      run = await takeWarmRun(deps, conversation, { owner, model }, acquire, c.req.raw.signal);
+      if (run !== null) warmHit = true;
+    }
     if (run === null) {
       if (deps.lifecycle.draining) throw shuttingDown();
       run = await openRun(deps, conversation, model, acquire, c.req.raw.signal);
@@ -226,7 +245,7 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
      * response goes out, so that the follow-up always finds it), else stops it. The returned
      * promise settles once the CLI has exited; responses need not wait for it.
      */
-    const finish = async (end: TurnEnd | null) => {
+    const finish = async (end: TurnEnd | null, answer?: TurnResult["content"]) => {
       clearTimeout(timeout);
       clientSignal.removeEventListener("abort", clientGone);
       if (
@@ -246,6 +265,33 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
         deps.lifecycle.checkIdle();
         // Requests already waiting for a slot come first: a parked run gives its slot up.
         if (deps.limiter.queued > 0) void deps.toolRuns.evictOldest();
+        await events.return(undefined);
+        return;
+      }
+      const warm = deps.warmRuns;
+      if (
+        warm !== undefined &&
+        deps.config.warmTtlMs > 0 &&
+        end !== null &&
+        end.result !== null &&
+        answer !== undefined &&
+        end.stopSequence === undefined &&
+        end.turnLimit !== true &&
+        !end.compacted &&
+        live.profile !== "" &&
+        live.input !== null &&
+        !live.input.exited &&
+        !live.controller.signal.aborted &&
+        !deps.lifecycle.draining
+      ) {
+        // Synchronously, before the response goes out: the next turn always finds it.
+        const key = warmKey(
+          owner,
+          live.profile,
+          turnsFingerprint([...conversation.turns, answerTurn(answer)]),
+        );
+        warm.keep(live, key, deps.config.warmTtlMs, deps.limiter.max);
+        deps.lifecycle.checkIdle();
         await events.return(undefined);
         return;
       }
@@ -291,7 +337,7 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
       // The answer is complete: send it now; the CLI exits (and is reaped) in the background.
       finishing = true;
       void leg
-        .finish(end)
+        .finish(end, result.content)
         .catch((error: unknown) =>
           deps.log.warn({ err: String(error) }, "could not end a run cleanly"),
         );
@@ -411,7 +457,10 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
       clearTimeout(stalled);
       live.controller.signal.removeEventListener("abort", onRunStopped);
       // Only an end the client received may park the run for its tool results.
-      const closing = leg.finish(stream.aborted || !endSent ? null : end);
+      const closing = leg.finish(
+        stream.aborted || !endSent ? null : end,
+        endSent ? accumulator.content : undefined,
+      );
       // After the end the body may close at once; the CLI exits in the background.
       if (endSent) {
         void closing.catch((error: unknown) =>
