@@ -239,7 +239,7 @@ export async function makeE2eDirs(prefix = "claude-openai-proxy-e2e-"): Promise<
  * The proxy's environment for runs against the fake at `fakeUrl`: {@link cliEnv} (fake base URL,
  * `CLAUDE_CODE_OAUTH_TOKEN=test`, HOME/CLAUDE_CONFIG_DIR, `CLAUDE_CODE_MAX_RETRIES=2`) without
  * any of the proxy's own setting variables (PORT, API_KEYS, ...), plus `CLAUDE_PATH` = the real
- * CLI, `TMPDIR` = `dirs.tmp` (where the proxy makes its run dirs) and `extra`.
+ * CLI, `TMPDIR` = `dirs.tmp` (where the proxy makes its run dirs), `WARM_TTL_MS=0` and `extra`.
  */
 export function proxyEnv(
   fakeUrl: string,
@@ -249,7 +249,9 @@ export function proxyEnv(
   const env = cliEnv(fakeUrl, dirs.home);
   // Settings of the developer's shell must not leak into the proxy under test.
   for (const setting of Object.values(SETTINGS)) delete env[setting.env];
-  return { ...env, CLAUDE_PATH: claudeBin(), TMPDIR: dirs.tmp, ...extra };
+  // Warm processes (--warm-ttl) outlive a request by design; suites that count processes after
+  // each test run without them unless they ask (test/e2e/warm.e2e.test.ts).
+  return { ...env, CLAUDE_PATH: claudeBin(), TMPDIR: dirs.tmp, WARM_TTL_MS: "0", ...extra };
 }
 
 interface ProcInfo {
