@@ -234,10 +234,13 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
         : undefined;
     const state = newTranslateState(live.options.toolPrefix, live.options.agentDir ?? null);
     // Stop sequences end the answer early: the run is then stopped like any finished one.
-    const events = stopAtSequences(
-      turnEvents(live.events, live.options, state),
-      conversation.stopSequences ?? [],
-      () => state.usage,
+    const events = perTurnCost(
+      stopAtSequences(
+        turnEvents(live.events, live.options, state),
+        conversation.stopSequences ?? [],
+        () => state.usage,
+      ),
+      live,
     );
     let parked = false;
     /**
@@ -472,6 +475,18 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
       if (!logged) record(status, { usage: end?.usage ?? spent(leg), error: failure });
     }
   });
+}
+
+/** The turn's end with this turn's cost, not the process's running total ({@link Run.turnCost}). */
+async function* perTurnCost(
+  events: AsyncGenerator<TurnEvent, void, undefined>,
+  run: Run,
+): AsyncGenerator<TurnEvent, void, undefined> {
+  for await (const event of events) {
+    yield event.kind === "end" && event.result !== null
+      ? { ...event, costUsd: run.turnCost(event.costUsd) }
+      : event;
+  }
 }
 
 function cliEndedWithoutResult(): ProxyError {

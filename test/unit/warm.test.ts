@@ -292,6 +292,14 @@ describe("WarmRuns", () => {
     expect(run.released).toBe(1);
   });
 
+  it("reports each turn's cost, not the process's running total", async () => {
+    const run = await finishedRun();
+    expect(run.turnCost(0.003)).toBeCloseTo(0.003);
+    expect(run.turnCost(0.006)).toBeCloseTo(0.003);
+    expect(run.turnCost(0.009000000000000001)).toBeCloseTo(0.003);
+    expect(run.turnCost(0.009)).toBe(0);
+  });
+
   it("stops a warm run when its TTL passes", async () => {
     vi.useFakeTimers();
     const runs = new WarmRuns();
