@@ -132,6 +132,7 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/metrics", async (c) => {
     deps.metrics.claudeProcesses.set(deps.limiter.running);
     deps.metrics.claudeProcessesWaitingForTools.set(deps.toolRuns.parkedCount);
+    deps.metrics.claudeProcessesWarm.set(deps.warmRuns?.count ?? 0);
     deps.metrics.queueDepth.set(deps.limiter.queued);
     const { contentType, body } = await deps.metrics.render();
     return c.body(body, 200, { "Content-Type": contentType });

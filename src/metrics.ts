@@ -44,6 +44,9 @@ export interface Metrics {
   /** `claude_processes_waiting_for_tools`: CLI processes parked until the client sends tool results. */
   readonly claudeProcessesWaitingForTools: Gauge;
   /** `queue_depth`: requests waiting for a free CLI slot. */
+  readonly claudeProcessesWarm: Gauge;
+  /** Turns answered by a warm process (conversation affinity, `--warm-ttl`). */
+  readonly warmHits: Counter;
   readonly queueDepth: Gauge;
   /** `queue_rejections_total`: requests answered 429 because the queue was full or the wait too long. */
   readonly queueRejections: Counter;
@@ -97,6 +100,16 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     claudeProcessesWaitingForTools: new Gauge({
       name: "claude_processes_waiting_for_tools",
       help: "claude CLI processes waiting for client tool results",
+      registers,
+    }),
+    claudeProcessesWarm: new Gauge({
+      name: "claude_processes_warm",
+      help: "claude CLI processes kept alive for their conversation's next turn (--warm-ttl)",
+      registers,
+    }),
+    warmHits: new Counter({
+      name: "warm_hits_total",
+      help: "Turns answered by a warm claude CLI process instead of a new one",
       registers,
     }),
     queueDepth: new Gauge({

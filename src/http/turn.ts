@@ -207,7 +207,10 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
     // The warm process that answered this conversation so far takes its new user turn.
     if (run === null && !deps.lifecycle.draining) {
       run = await takeWarmRun(deps, conversation, { owner, model }, acquire, c.req.raw.signal);
-      if (run !== null) warmHit = true;
+      if (run !== null) {
+        warmHit = true;
+        deps.metrics.warmHits.inc();
+      }
     }
     if (run === null) {
       if (deps.lifecycle.draining) throw shuttingDown();

@@ -185,6 +185,7 @@ function describeRuntime(runtime: E2eRuntime): void {
       expect(fake.requests).toHaveLength(3);
       expect(heads()).toBe(1);
       expect(proxy.stderr()).toContain('"warm":true');
+      expect(await (await fetch(`${proxy.origin}/metrics`)).text()).toContain("warm_hits_total 2");
 
       // The same conversation from another key goes cold: a new process, the same traffic.
       t = performance.now();
@@ -286,6 +287,8 @@ function describeRuntime(runtime: E2eRuntime): void {
           processes: { warm: number; running: number };
         };
         expect(health.processes).toMatchObject({ warm: 1, running: 0 });
+        const metrics = await (await fetch(`${proxy.origin}/metrics`)).text();
+        expect(metrics).toContain("claude_processes_warm 1");
         const pid = proxy.process.pid;
         await proxy.stop();
         expect(proxy.process.exitCode).toBe(0);
