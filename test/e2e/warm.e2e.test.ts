@@ -209,6 +209,74 @@ function describeRuntime(runtime: E2eRuntime): void {
       );
     });
 
+    it("keeps a tool loop's process warm for the next user turn", async () => {
+      fake.script(
+        {
+          content: [
+            { type: "text", text: "Let me check." },
+            {
+              type: "tool_use",
+              id: "toolu_warm_1",
+              name: "mcp__client__get_weather",
+              input: { city: "Paris" },
+            },
+          ],
+        },
+        { content: [{ type: "text", text: "Sunny in Paris." }] },
+        { content: [{ type: "text", text: "Take sunglasses." }] },
+        { content: [{ type: "text", text: "Take sunglasses." }] },
+      );
+      const question: ChatCompletionMessageParam = { role: "user", content: "Weather in Paris?" };
+      const first = await client().chat.completions.create({
+        model: "sonnet",
+        tools: TOOLS,
+        messages: [question],
+      });
+      const calling = first.choices[0]?.message as ChatCompletionMessageParam;
+      expect(first.choices[0]?.finish_reason).toBe("tool_calls");
+      const history: ChatCompletionMessageParam[] = [
+        question,
+        calling,
+        { role: "tool", tool_call_id: "toolu_warm_1", content: "sunny" },
+      ];
+      const second = await client().chat.completions.create({
+        model: "sonnet",
+        tools: TOOLS,
+        messages: history,
+      });
+      expect(second.choices[0]?.message.content).toBe("Sunny in Paris.");
+      const followUp: ChatCompletionMessageParam[] = [
+        ...history,
+        { role: "assistant", content: "Sunny in Paris." },
+        { role: "user", content: "What should I take?" },
+      ];
+      const third = await client().chat.completions.create({
+        model: "sonnet",
+        tools: TOOLS,
+        messages: followUp,
+      });
+      expect(third.choices[0]?.message.content).toBe("Take sunglasses.");
+      expect(heads()).toBe(1);
+      const cold = await client("key-b").chat.completions.create({
+        model: "sonnet",
+        tools: TOOLS,
+        messages: followUp,
+      });
+      expect(cold.choices[0]?.message.content).toBe("Take sunglasses.");
+      expect(heads()).toBe(2);
+      expect(traffic(fake.requests[2]?.body)).toEqual(traffic(fake.requests[3]?.body));
+      expect(traffic(fake.requests[2]?.body).turns).toEqual([
+        { role: "user", blocks: ["text:Weather in Paris?"] },
+        {
+          role: "assistant",
+          blocks: ["text:Let me check.", "tool_use:toolu_warm_1:mcp__client__get_weather"],
+        },
+        { role: "user", blocks: ["tool_result:toolu_warm_1:sunny"] },
+        { role: "assistant", blocks: ["text:Sunny in Paris."] },
+        { role: "user", blocks: ["text:What should I take?"] },
+      ]);
+    });
+
     it("sends an edited history to a cold process", async () => {
       answerByText();
       const messages: ChatCompletionMessageParam[] = [
