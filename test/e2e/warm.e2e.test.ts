@@ -277,6 +277,55 @@ function describeRuntime(runtime: E2eRuntime): void {
       ]);
     });
 
+    it("serves previous_response_id (Responses) and the Messages API from the warm process", async () => {
+      answerByText();
+      const first = await client().responses.create({
+        model: "sonnet",
+        instructions: SYSTEM,
+        input: "Hi, I am Ann.",
+      });
+      expect(first.output_text).toBe("Hello Ann!");
+      const second = await client().responses.create({
+        model: "sonnet",
+        instructions: SYSTEM,
+        previous_response_id: first.id,
+        input: "What is my name?",
+      });
+      expect(second.output_text).toBe("Your name is Ann.");
+      expect(heads()).toBe(1);
+
+      const messages = async (body: unknown) => {
+        const response = await fetch(`${proxy.url}/messages`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "x-api-key": "key-a",
+            "anthropic-version": "2023-06-01",
+          },
+          body: JSON.stringify(body),
+        });
+        expect(response.status).toBe(200);
+        return (await response.json()) as { content: Array<{ text?: string }> };
+      };
+      const base = { model: "sonnet", max_tokens: 1000, system: SYSTEM };
+      const m1 = await messages({
+        ...base,
+        messages: [{ role: "user", content: "Hi, I am Ann." }],
+      });
+      expect(m1.content[0]?.text).toBe("Hello Ann!");
+      const m2 = await messages({
+        ...base,
+        messages: [
+          { role: "user", content: "Hi, I am Ann." },
+          { role: "assistant", content: [{ type: "text", text: "Hello Ann!" }] },
+          { role: "user", content: [{ type: "text", text: "What is my name?" }] },
+        ],
+      });
+      expect(m2.content[0]?.text).toBe("Your name is Ann.");
+      expect(fake.requests).toHaveLength(4);
+      expect(heads()).toBe(2);
+    });
+
     it("sends an edited history to a cold process", async () => {
       answerByText();
       const messages: ChatCompletionMessageParam[] = [
