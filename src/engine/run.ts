@@ -35,6 +35,8 @@ export class Run {
   profile = "";
   /** Warm mode: the CLI's stdin, open for more turns after `result` (null: a one-turn run). */
   input: StdinChannel | null = null;
+  /** An event read ahead (a warm run's first after its new turn), yielded first by {@link pushBack}'s events. */
+  pushed: IteratorResult<CliEvent, void> | null = null;
   /** True while kept warm (engine/warm.ts): not active, holds no slot. */
   warm = false;
   /** Turns answered by this process (1 after the first; warm follow-ups add one each). */
@@ -116,6 +118,23 @@ export class Run {
       this.#onStopped(this);
     })();
     return this.#stopping;
+  }
+}
+
+/** `events` with the run's {@link Run.pushed} event (if any) yielded before the next one. */
+export async function* pushBack(
+  events: AsyncGenerator<CliEvent, void, undefined>,
+  run: Run,
+): AsyncGenerator<CliEvent, void, undefined> {
+  try {
+    while (true) {
+      const next = run.pushed ?? (await events.next());
+      run.pushed = null;
+      if (next.done === true) return;
+      yield next.value;
+    }
+  } finally {
+    await events.return(undefined);
   }
 }
 

@@ -19,7 +19,7 @@ import { type ImageOptions, resolveImages } from "./images.ts";
 import { argumentsText, buildPrompt, toAnthropicMessages } from "./prompt.ts";
 import { reachWatch } from "./reach.ts";
 import { conversationFingerprint, type ParkedRun } from "./registry.ts";
-import { type IssuedToolCall, Run } from "./run.ts";
+import { type IssuedToolCall, pushBack, Run } from "./run.ts";
 import type { TurnOptions } from "./turn.ts";
 import { splitFollowUp, turnsFingerprint, warmKey } from "./warm.ts";
 
@@ -265,11 +265,36 @@ export async function takeWarmRun(
     if (error instanceof ProxyError) throw error;
     return null;
   }
-  if (!run.nextTurn(line)) {
-    await run.stop();
+  if (!run.nextTurn(line) || !(await answering(run, deps.config.resumeStartTimeoutMs))) {
+    deps.log.warn(
+      { turns: run.turns },
+      "A warm claude CLI process did not take the next turn (it exited or stayed silent): starting a new one",
+    );
+    await run.stop(new Error("warm process did not answer"));
     return null;
   }
   return run;
+}
+
+/**
+ * Whether a warm run, given its next turn, shows a first event within `timeoutMs` (0: no
+ * bound). The event is kept for the reader ({@link Run.pushed}); a process that exited, failed
+ * or stayed silent gives false, before anything went to the client.
+ */
+async function answering(run: Run, timeoutMs: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silent = new Promise<null>((resolve) => {
+    if (timeoutMs > 0) timer = setTimeout(() => resolve(null), timeoutMs);
+  });
+  const first = run.events.next().catch(() => null);
+  try {
+    const next = await Promise.race([first, silent]);
+    if (next === null || next.done === true) return false;
+    run.pushed = next;
+    return true;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Reasons for a transcript fallback already logged (once each per process). */
@@ -406,6 +431,8 @@ export async function openRun(
       deps.config.resumeStartTimeoutMs,
     );
   }
+  // A warm run's next turn may have its first event read ahead (takeWarmRun).
+  if (input !== undefined) run.events = pushBack(run.events, run);
   return run;
 }
 

@@ -39,6 +39,9 @@ import { readChunks, streamedContent, toolNames, turns } from "./tools-helpers.t
 /** `--warm-ttl` of these tests: long enough for a follow-up, short enough to wait out. */
 const WARM_TTL_MS = 4_000;
 
+/** `--resume-start-timeout` of these tests: also how long a warm process may stay silent. */
+const WARM_START_TIMEOUT_MS = 2_000;
+
 const TOOLS: ChatCompletionTool[] = [
   {
     type: "function",
@@ -119,7 +122,14 @@ function describeRuntime(runtime: E2eRuntime): void {
       await mkdir(tmp);
       proxy = await startProxy(runtime, {
         env: proxyEnv(fake.url, { home: dirs.home, tmp }),
-        args: ["--kill-grace", "1000", "--warm-ttl", String(WARM_TTL_MS)],
+        args: [
+          "--kill-grace",
+          "1000",
+          "--warm-ttl",
+          String(WARM_TTL_MS),
+          "--resume-start-timeout",
+          String(WARM_START_TIMEOUT_MS),
+        ],
       });
     });
     afterEach(async () => {
@@ -324,6 +334,46 @@ function describeRuntime(runtime: E2eRuntime): void {
       expect(m2.content[0]?.text).toBe("Your name is Ann.");
       expect(fake.requests).toHaveLength(4);
       expect(heads()).toBe(2);
+    });
+
+    it("replaces a warm process that hangs or died by a cold one, invisibly", async () => {
+      answerByText();
+      const first: ChatCompletionMessageParam[] = [{ role: "user", content: "Hi, I am Ann." }];
+      const followUp: ChatCompletionMessageParam[] = [
+        ...first,
+        { role: "assistant", content: "Hello Ann!" },
+        { role: "user", content: "What is my name?" },
+      ];
+      // Hung: the warm process is stopped (SIGSTOP) and never answers its new turn.
+      await client().chat.completions.create({ model: "sonnet", messages: first });
+      const [hung] = claudes();
+      expect(hung).toBeDefined();
+      process.kill(hung as number, "SIGSTOP");
+      let t = performance.now();
+      const afterHang = await client().chat.completions.create({
+        model: "sonnet",
+        messages: followUp,
+      });
+      expect(afterHang.choices[0]?.message.content).toBe("Your name is Ann.");
+      expect(performance.now() - t).toBeGreaterThanOrEqual(WARM_START_TIMEOUT_MS - 100);
+      expect(heads()).toBe(2);
+      expect(proxy.stderr()).toContain("A warm claude CLI process did not take the next turn");
+      // Died: the warm process is killed; the follow-up goes cold at once.
+      const [died] = claudes().filter((pid) => pid !== hung);
+      expect(died).toBeDefined();
+      process.kill(died as number, "SIGKILL");
+      t = performance.now();
+      const afterDeath = await client().chat.completions.create({
+        model: "sonnet",
+        messages: [
+          ...followUp,
+          { role: "assistant", content: "Your name is Ann." },
+          { role: "user", content: "And backwards?" },
+        ],
+      });
+      expect(afterDeath.choices[0]?.message.content).toBe("nnA");
+      expect(heads()).toBe(3);
+      expect(performance.now() - t).toBeLessThan(WARM_START_TIMEOUT_MS);
     });
 
     it("sends an edited history to a cold process", async () => {
