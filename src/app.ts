@@ -121,18 +121,24 @@ export function createApp(deps: AppDeps): Hono {
         set: deps.anthropicApiKeySet,
         passed_to_cli: deps.anthropicApiKeySet && !config.dropAnthropicApiKey,
       },
+      // running / waiting_for_tools: slots in use and parked runs (kept from before the pool).
       processes: {
-        running: deps.limiter.running,
+        ...deps.pool.counts(),
         queued: deps.limiter.queued,
+        running: deps.limiter.running,
         waiting_for_tools: deps.toolRuns.parkedCount,
-        warm: deps.warmRuns?.count ?? 0,
       },
     });
   });
   app.get("/metrics", async (c) => {
     deps.metrics.claudeProcesses.set(deps.limiter.running);
     deps.metrics.claudeProcessesWaitingForTools.set(deps.toolRuns.parkedCount);
-    deps.metrics.claudeProcessesWarm.set(deps.warmRuns?.count ?? 0);
+    const pool = deps.pool.counts();
+    deps.metrics.claudeProcessesWarm.set(pool.warm);
+    for (const state of ["busy", "parked", "warm", "spare"] as const) {
+      deps.metrics.poolProcesses.set({ state }, pool[state]);
+    }
+    deps.metrics.poolMaxProcesses.set(pool.max);
     deps.metrics.queueDepth.set(deps.limiter.queued);
     const { contentType, body } = await deps.metrics.render();
     return c.body(body, 200, { "Content-Type": contentType });

@@ -276,6 +276,25 @@ export const SETTINGS = {
     description:
       "How long a CLI process whose turn ended stays alive for the conversation's next user turn (answered without a CLI start), ms; 0 disables",
   }),
+  maxProcesses: setting({
+    flag: "max-processes",
+    env: "MAX_PROCESSES",
+    schema: z
+      .union([z.literal("auto"), z.coerce.number().int().min(1)])
+      .transform((value) => (value === "auto" ? null : value)),
+    default: "auto",
+    placeholder: "auto (memory / 300 MiB)",
+    description:
+      "Most claude processes alive in all states together: answering, waiting for tool results, warm, spare (idle ones are stopped first to make room: spares, then warm, then waiting); auto: the machine's memory / 300 MiB, at least --max-concurrency",
+  }),
+  spares: setting({
+    flag: "spares",
+    env: "SPARES",
+    schema: z.coerce.number().int().min(0),
+    default: "1",
+    description:
+      "Most claude processes started ahead, waiting for the first turn of a conversation whose model, system prompt and tools were seen at least twice in the last 10 minutes (they live --warm-ttl); 0 disables",
+  }),
   resumeStartTimeoutMs: setting({
     flag: "resume-start-timeout",
     env: "RESUME_START_TIMEOUT_MS",

@@ -7,8 +7,8 @@ import type { AgentSettings } from "./claude/agent.ts";
 import type { ClaudeInfo } from "./claude/probe.ts";
 import type { Watchdog } from "./claude/watchdog.ts";
 import type { Config } from "./config.ts";
+import type { ProcessPool } from "./engine/pool.ts";
 import type { ToolRuns } from "./engine/registry.ts";
-import type { WarmRuns } from "./engine/warm.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import type { ConcurrencyLimiter } from "./limiter.ts";
 import type { Logger } from "./log.ts";
@@ -43,8 +43,11 @@ export interface AppDeps {
   lifecycle: Lifecycle;
   /** Live runs waiting for client tool results, and their MCP bridges. */
   toolRuns: ToolRuns;
-  /** Runs kept warm for their conversation's next turn (`--warm-ttl`); absent: none kept. */
-  warmRuns?: WarmRuns;
+  /**
+   * Every CLI process by state (busy, parked, warm, spare) under `--max-processes`; its
+   * `parked` is {@link toolRuns}.
+   */
+  pool: ProcessPool;
   /** The proxy's own base URL as the CLI reaches it (`http://127.0.0.1:PORT`), for MCP. */
   baseUrl: () => string;
   /** Kills the CLIs if the proxy dies hard (null where there is none, e.g. Windows). */

@@ -31,10 +31,10 @@ export class Lifecycle {
     if (this.activeCount() === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
   }
 
-  /** Runs that are working for a request now (not parked waiting for tool results, not warm). */
+  /** Runs that are working for a request now (not parked waiting for tool results, not warm or spare). */
   activeCount(): number {
     let count = 0;
-    for (const run of this.runs) if (!run.waiting && !run.warm) count++;
+    for (const run of this.runs) if (!run.waiting && run.idle === null) count++;
     return count;
   }
 

@@ -11,8 +11,8 @@ import { classifyCliVersion, TESTED_CLI_RANGE } from "./claude/supported.ts";
 import { Watchdog } from "./claude/watchdog.ts";
 import { agentConfigError, ConfigError, helpText, parseCommand } from "./config.ts";
 import { defaultDataDir } from "./data-dir.ts";
+import { defaultMaxProcesses, ProcessPool } from "./engine/pool.ts";
 import { ToolRuns } from "./engine/registry.ts";
-import { WarmRuns } from "./engine/warm.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import { ConcurrencyLimiter } from "./limiter.ts";
 import { createLogger } from "./log.ts";
@@ -63,6 +63,12 @@ if (!isLoopbackHost(config.host) && config.apiKeys.length === 0) {
 const agentError = agentConfigError(config, isLoopbackHost(config.host));
 if (agentError !== null) {
   console.error(`claude-openai-proxy: ${agentError}`);
+  runtime.exit(2);
+}
+if (config.maxProcesses !== null && config.maxProcesses < config.maxConcurrency) {
+  console.error(
+    `claude-openai-proxy: --max-processes / MAX_PROCESSES (${config.maxProcesses}) must be at least --max-concurrency / MAX_CONCURRENCY (${config.maxConcurrency})`,
+  );
   runtime.exit(2);
 }
 let agent: AgentSettings | null = null;
@@ -156,8 +162,12 @@ try {
 const metrics = createMetrics({ rss: () => runtime.rss() });
 
 const toolRuns = new ToolRuns();
-const warmRuns = new WarmRuns();
 const lifecycle = new Lifecycle();
+const pool = new ProcessPool(toolRuns, lifecycle, {
+  maxProcesses:
+    config.maxProcesses ?? defaultMaxProcesses(runtime.totalMemory(), config.maxConcurrency),
+  spares: config.spares,
+});
 const limiter = new ConcurrencyLimiter(
   config.maxConcurrency,
   config.maxQueue,
@@ -183,7 +193,7 @@ const app = createApp({
   limiter,
   lifecycle,
   toolRuns,
-  warmRuns,
+  pool,
   baseUrl: () => `http://${selfHost}:${listeningPort}`,
   anthropicApiKeySet,
   watchdog,
@@ -235,7 +245,7 @@ runtime.onShutdownSignal(async (signal) => {
     "shutting down",
   );
   const closed = server.close();
-  await Promise.all([toolRuns.stopAll(), warmRuns.stopAll()]);
+  await pool.stopIdle();
   const finished = await lifecycle.waitIdle(config.shutdownGraceMs);
   if (!finished)
     log.warn(

@@ -47,6 +47,21 @@ export interface Metrics {
   readonly claudeProcessesWarm: Gauge;
   /** Turns answered by a warm process (conversation affinity, `--warm-ttl`). */
   readonly warmHits: Counter;
+  /**
+   * Follow-up turns (a warm run could have taken them) that went cold, by `reason`: `none`,
+   * `profile`, `history` (engine/warm.ts `missReason`), `dead`, `silent`.
+   */
+  readonly warmMisses: Counter<"reason">;
+  /** First turns answered by a spare process. */
+  readonly spareHits: Counter;
+  /** First turns with a launch profile that no spare took, by `reason`: `none`, `dead`, `silent`. */
+  readonly spareMisses: Counter<"reason">;
+  /** Spare processes started. */
+  readonly sparesStarted: Counter;
+  /** CLI processes by pool `state`: busy, parked, warm, spare (engine/pool.ts). */
+  readonly poolProcesses: Gauge<"state">;
+  /** `--max-processes`. */
+  readonly poolMaxProcesses: Gauge;
   readonly queueDepth: Gauge;
   /** `queue_rejections_total`: requests answered 429 because the queue was full or the wait too long. */
   readonly queueRejections: Counter;
@@ -110,6 +125,39 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     warmHits: new Counter({
       name: "warm_hits_total",
       help: "Turns answered by a warm claude CLI process instead of a new one",
+      registers,
+    }),
+    warmMisses: new Counter({
+      name: "warm_misses_total",
+      help: "Follow-up turns no warm claude CLI process took, by reason (none, profile, history, dead, silent)",
+      labelNames: ["reason"],
+      registers,
+    }),
+    spareHits: new Counter({
+      name: "spare_hits_total",
+      help: "First turns answered by a spare claude CLI process (started ahead) instead of a new one",
+      registers,
+    }),
+    spareMisses: new Counter({
+      name: "spare_misses_total",
+      help: "First turns no spare claude CLI process took, by reason (none, dead, silent)",
+      labelNames: ["reason"],
+      registers,
+    }),
+    sparesStarted: new Counter({
+      name: "spares_started_total",
+      help: "Spare claude CLI processes started ahead for a launch profile seen recently",
+      registers,
+    }),
+    poolProcesses: new Gauge({
+      name: "claude_pool_processes",
+      help: "claude CLI processes by state: busy (answering), parked (waiting for tool results), warm, spare",
+      labelNames: ["state"],
+      registers,
+    }),
+    poolMaxProcesses: new Gauge({
+      name: "claude_pool_max_processes",
+      help: "Most claude CLI processes alive in all states together (--max-processes)",
       registers,
     }),
     queueDepth: new Gauge({

@@ -40,8 +40,11 @@ export interface RunRequest {
   model: string;
   effort?: Effort | undefined;
   systemPrompt: string | null;
-  /** Native history (resumed from a session file) and the final user turn. */
-  session: SessionPlan;
+  /**
+   * Native history (resumed from a session file) and the final user turn; null for a spare
+   * (with `input`: started now, its first turn written later).
+   */
+  session: SessionPlan | null;
   /** `max_tokens` → `CLAUDE_CODE_MAX_OUTPUT_TOKENS` for the child. */
   maxOutputTokens?: number | undefined;
   /** `--mcp-config` JSON for client tools (written to a 0600 file in the run's directory). */
@@ -120,7 +123,7 @@ export async function* startRun(
       mcpConfigFile = `${dir}/mcp.json`;
       await runtime.writeFile(mcpConfigFile, request.mcpConfig);
     }
-    if (request.session.history.length > 0) {
+    if (request.session !== null && request.session.history.length > 0) {
       const sessionId = crypto.randomUUID();
       sessionPath = `${dir}/${sessionId}.jsonl`;
       await runtime.writeFile(
@@ -186,7 +189,7 @@ export async function* startRun(
     runtime,
     claudePath: context.claudePath,
     args: [...(context.claudeArgs ?? []), ...args],
-    stdin: stdinLines(request.session, userTurnLine),
+    stdin: request.session === null ? "" : stdinLines(request.session, userTurnLine),
     cwd,
     env,
     signal: request.signal,

@@ -34,6 +34,8 @@ export interface CliRunOptions {
    * the turns written later with {@link StdinChannel.write} (DESIGN.md "A second turn on a live
    * CLI"). Between a `result` and the next write the idle timeout does not apply. Closing the
    * channel (or returning the generator, or the signal) ends the process as without it.
+   * With `stdin` "" the process is a spare: started, waiting for its first turn (DESIGN.md "A
+   * second turn on a live CLI": nothing is sent to the API before a turn is written).
    */
   input?: StdinChannel;
 }
@@ -171,8 +173,11 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
   const onAbort = () => void kill();
   signal.addEventListener("abort", onAbort, { once: true });
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Warm mode: a `result` came and no next turn has been written yet. */
-  let betweenTurns = false;
+  /**
+   * Warm mode: a `result` came and no next turn has been written yet; a spare (stdin "", see
+   * {@link CliRunOptions.input}) starts this way: it waits for its first turn.
+   */
+  let betweenTurns = options.input !== undefined && options.stdin === "";
   const armIdle = () => {
     if (!options.idleTimeoutMs || betweenTurns) return;
     clearTimeout(idleTimer);
@@ -196,7 +201,7 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
     armIdle();
   }, closeStdin);
   try {
-    writer.write(new TextEncoder().encode(options.stdin)).catch(() => {});
+    if (options.stdin !== "") writer.write(new TextEncoder().encode(options.stdin)).catch(() => {});
     armIdle();
     const lines = child.stdout
       .pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>)

@@ -9,6 +9,9 @@ import type { StdinChannel } from "../claude/run.ts";
 import type { ToolBridge } from "./bridge.ts";
 import type { TurnOptions } from "./turn.ts";
 
+/** Why the pool keeps a run that answers no one: see {@link Run.idle}. */
+export type IdleKind = "warm" | "spare";
+
 /** A client tool call as the proxy sent it (`name` without the `mcp__client__` prefix). */
 export interface IssuedToolCall {
   id: string;
@@ -37,10 +40,16 @@ export class Run {
   input: StdinChannel | null = null;
   /** An event read ahead (a warm run's first after its new turn), yielded first by {@link pushBack}'s events. */
   pushed: IteratorResult<CliEvent, void> | null = null;
-  /** True while kept warm (engine/warm.ts): not active, holds no slot. */
-  warm = false;
-  /** Turns answered by this process (1 after the first; warm follow-ups add one each). */
+  /**
+   * Kept idle by the process pool (engine/warm.ts, engine/pool.ts): `warm` (a finished
+   * conversation waiting for its next turn) or `spare` (started ahead, no turn yet); neither
+   * answers anyone nor holds a slot. Null while it works for a request or is parked.
+   */
+  idle: IdleKind | null = null;
+  /** Turns written to this process (a spare has none until taken; warm follow-ups add one each). */
   turns = 1;
+  /** A read of the first event begun before anyone asked (a spare's process starts on its first read). */
+  #primed: Promise<IteratorResult<CliEvent, void>> | undefined;
   #release: () => void;
   /** The CLI's `total_cost_usd` already reported for earlier turns of this process. */
   #costReported = 0;
@@ -99,6 +108,23 @@ export class Run {
     return cost;
   }
 
+  /**
+   * Starts reading the run's events now: the generator (and so the CLI process) starts on its
+   * first read, which for a spare waits until its first turn is written.
+   */
+  prime(): void {
+    if (this.#primed !== undefined) return;
+    this.#primed = this.events.next();
+    this.#primed.catch(() => {});
+  }
+
+  /** The next event: the one {@link prime} began reading, else a new read. */
+  nextEvent(): Promise<IteratorResult<CliEvent, void>> {
+    const primed = this.#primed;
+    this.#primed = undefined;
+    return primed ?? this.events.next();
+  }
+
   /** Whether {@link stop} was called. */
   get stopped(): boolean {
     return this.#stopping !== undefined;
@@ -112,6 +138,9 @@ export class Run {
    */
   stop(reason?: unknown): Promise<void> {
     if (reason !== undefined) this.controller.abort(reason);
+    // A process between turns (or a spare, whose first read is still pending) ends by itself
+    // once its stdin closes; the pending read then settles and the generator can return.
+    else this.input?.close();
     this.#stopping ??= (async () => {
       await this.events.return(undefined).catch(() => {});
       this.#release();

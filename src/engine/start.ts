@@ -8,7 +8,13 @@ import { effectiveMaxTurns } from "../claude/agent.ts";
 import { type DriverContext, type RunRequest, startRun } from "../claude/driver.ts";
 import type { CliEvent } from "../claude/events.ts";
 import { StdinChannel } from "../claude/run.ts";
-import { NO_RESULT_TEXT, type SessionPlan, splitTail, userTurnLine } from "../claude/session.ts";
+import {
+  NO_RESULT_TEXT,
+  type ResolvedImage,
+  type SessionPlan,
+  splitTail,
+  userTurnLine,
+} from "../claude/session.ts";
 import { contextWindowRefusal, isNotLoggedIn } from "../claude/status.ts";
 import type { AppDeps } from "../deps.ts";
 import { ProxyError } from "../errors.ts";
@@ -19,9 +25,9 @@ import { type ImageOptions, resolveImages } from "./images.ts";
 import { argumentsText, buildPrompt, toAnthropicMessages } from "./prompt.ts";
 import { reachWatch } from "./reach.ts";
 import { conversationFingerprint, type ParkedRun } from "./registry.ts";
-import { type IssuedToolCall, pushBack, Run } from "./run.ts";
+import { type IdleKind, type IssuedToolCall, pushBack, Run } from "./run.ts";
 import type { TurnOptions } from "./turn.ts";
-import { splitFollowUp, turnsFingerprint, warmKey } from "./warm.ts";
+import { missReason, splitFollowUp, turnsFingerprint, warmKey } from "./warm.ts";
 
 /** Largest `--json-schema` accepted on the command line, bytes (Windows caps a command line at ~32 KB). */
 export const MAX_JSON_SCHEMA_BYTES = 16 * 1024;
@@ -230,26 +236,62 @@ export function launchProfile(
   ]);
 }
 
+/** Which kind of kept process took a request (see {@link takeLiveRun}). */
+export interface LiveRun {
+  run: Run;
+  kind: IdleKind;
+}
+
 /**
- * The warm run (engine/warm.ts) that holds this conversation minus its new user turn, with
- * that turn written to its stdin, holding a slot from `acquire`; null when none matches (the
- * request then goes cold). A warm run whose process is gone is stopped and null returned.
+ * A kept process for this request, with its new user turn written to its stdin and holding a
+ * slot from `acquire`: the warm run (engine/warm.ts) that holds this conversation minus that
+ * turn, or, for the first turn of a conversation, a spare started for its launch profile
+ * (engine/pool.ts). Null when none matches (the request then goes cold): misses are counted by
+ * reason; a kept process that is gone or stays silent is stopped, counted and logged, and null
+ * returned before anything reached the client.
+ * @throws ProxyError from `acquire` (429) or for images that cannot be used (400).
  */
-export async function takeWarmRun(
+export async function takeLiveRun(
   deps: AppDeps,
   conversation: Conversation,
   identity: { owner: string; model: string },
   acquire: () => Promise<Release>,
   signal?: AbortSignal,
-): Promise<Run | null> {
-  const warm = deps.warmRuns;
-  if (warm === undefined || warm.count === 0) return null;
+): Promise<LiveRun | null> {
+  if (deps.config.warmTtlMs <= 0) return null;
   const profile = launchProfile(conversation, identity.model, deps.agent != null);
   if (profile === null) return null;
   const split = splitFollowUp(conversation.turns);
   if (split === null) return null;
-  const run = warm.take(warmKey(identity.owner, profile, turnsFingerprint(split.earlier)));
-  if (run === null) return null;
+  const { pool, metrics } = deps;
+  let kind: IdleKind;
+  let taken: Run | "dead" | null;
+  if (split.earlier.length === 0) {
+    kind = "spare";
+    pool.profiles.note(profile);
+    taken = pool.spares.take(profile);
+  } else {
+    kind = "warm";
+    const wanted = {
+      owner: identity.owner,
+      profile,
+      conversation: turnsFingerprint(split.earlier),
+    };
+    taken = pool.warm.take(warmKey(wanted.owner, wanted.profile, wanted.conversation));
+    if (taken === null) metrics.warmMisses.inc({ reason: missReason(pool.warm.tags(), wanted) });
+  }
+  const missed = (reason: "none" | "dead" | "silent") =>
+    kind === "warm" ? metrics.warmMisses.inc({ reason }) : metrics.spareMisses.inc({ reason });
+  if (taken === null) {
+    if (kind === "spare") missed("none");
+    return null;
+  }
+  if (taken === "dead") {
+    missed("dead");
+    deps.log.warn({ kind }, `A ${kind} claude CLI process had exited: starting a new one`);
+    return null;
+  }
+  const run = taken;
   let line: string;
   try {
     const images = await resolveImages([split.next], imageOptions(deps, signal));
@@ -266,14 +308,49 @@ export async function takeWarmRun(
     return null;
   }
   if (!run.nextTurn(line) || !(await answering(run, deps.config.resumeStartTimeoutMs))) {
+    missed("silent");
     deps.log.warn(
-      { turns: run.turns },
-      "A warm claude CLI process did not take the next turn (it exited or stayed silent): starting a new one",
+      { kind, turns: run.turns },
+      `A ${kind} claude CLI process did not take the next turn (it exited or stayed silent): starting a new one`,
     );
-    await run.stop(new Error("warm process did not answer"));
+    await run.stop(new Error(`${kind} process did not answer`));
     return null;
   }
-  return run;
+  if (kind === "warm") metrics.warmHits.inc();
+  else metrics.spareHits.inc();
+  return { run, kind };
+}
+
+/**
+ * Starts a spare for this conversation's launch profile when the pool wants one
+ * ({@link ProcessPool.wantsSpare}) and no request waits for a slot or is short of one: the CLI
+ * is spawned with the profile's model, system prompt and tools and waits on stdin for a first
+ * turn (nothing reaches the API before). It holds no slot and is the first to go when room is
+ * needed. Does nothing when spares are off or the CLI is missing.
+ */
+export function startSpare(deps: AppDeps, conversation: Conversation, model: string): void {
+  if (deps.config.warmTtlMs <= 0 || deps.claude.path === null) return;
+  if (deps.limiter.queued > 0 || deps.limiter.running >= deps.limiter.max) return;
+  const profile = launchProfile(conversation, model, deps.agent != null);
+  if (profile === null || !deps.pool.wantsSpare(profile)) return;
+  let jsonSchema: string | undefined;
+  try {
+    jsonSchema = jsonSchemaFor(conversation);
+  } catch {
+    return;
+  }
+  const run = launch(deps, conversation, model, {
+    release: () => {},
+    session: null,
+    images: new Map(),
+    jsonSchema,
+    profile,
+  });
+  run.turns = 0;
+  deps.pool.spares.keep(run, profile, deps.config.warmTtlMs, deps.config.spares);
+  // The process starts now; its first read waits for the first turn.
+  run.prime();
+  deps.metrics.sparesStarted.inc();
 }
 
 /**
@@ -286,7 +363,7 @@ async function answering(run: Run, timeoutMs: number): Promise<boolean> {
   const silent = new Promise<null>((resolve) => {
     if (timeoutMs > 0) timer = setTimeout(() => resolve(null), timeoutMs);
   });
-  const first = run.events.next().catch(() => null);
+  const first = run.nextEvent().catch(() => null);
   try {
     const next = await Promise.race([first, silent]);
     if (next === null || next.done === true) return false;
@@ -330,13 +407,48 @@ export async function openRun(
     );
   }
   const jsonSchema = jsonSchemaFor(conversation);
+  requireCli(deps);
+  const release = await acquire();
+  // A run that may be kept warm after its turn: stdin stays open after `result`.
+  const profile =
+    deps.config.warmTtlMs > 0 && conversation.turns.at(-1)?.role === "user"
+      ? launchProfile(conversation, model, deps.agent != null)
+      : null;
+  return launch(deps, conversation, model, { release, session, images, jsonSchema, profile });
+}
+
+/** The CLI's path. @throws ProxyError 503 `cli_not_found` when the CLI is missing. */
+function requireCli(deps: AppDeps): string {
   if (deps.claude.path === null) {
     throw new ProxyError(503, deps.claude.error ?? "The claude CLI was not found", {
       type: "server_error",
       code: "cli_not_found",
     });
   }
-  const release = await acquire();
+  return deps.claude.path;
+}
+
+/** What {@link launch} starts a run with. */
+interface LaunchPlan {
+  /** Gives the run's slot back (a no-op for a spare, which holds none). */
+  release: Release;
+  /** History and first turn; null for a spare (it waits for its first turn on stdin). */
+  session: SessionPlan | null;
+  images: Map<string, ResolvedImage>;
+  jsonSchema: string | undefined;
+  /** The launch profile when the run may be kept (stdin stays open after `result`), else null. */
+  profile: string | null;
+}
+
+/**
+ * Starts the CLI behind a run (its events are read lazily: the process spawns on the first
+ * read) and registers the run with the lifecycle (and its MCP bridge) until it stops.
+ */
+function launch(deps: AppDeps, conversation: Conversation, model: string, plan: LaunchPlan): Run {
+  const { release, session, images, jsonSchema, profile } = plan;
+  const useTools = conversation.tools.length > 0 && conversation.toolChoice !== "none";
+  const toolPrefix = useTools ? CLIENT_TOOL_PREFIX : null;
+  const claudePath = requireCli(deps);
   const systemPrompt = launchSystemPrompt(conversation);
   const bridge = useTools ? new ToolBridge(conversation.tools) : null;
   const options: TurnOptions = {
@@ -360,19 +472,14 @@ export async function openRun(
     deps.lifecycle.end(stopped);
   });
   const { controller } = run;
-  // A run that may be kept warm after its turn: stdin stays open after `result`.
-  const profile =
-    deps.warmRuns !== undefined && deps.config.warmTtlMs > 0
-      ? launchProfile(conversation, model, deps.agent != null)
-      : null;
-  if (profile !== null && conversation.turns.at(-1)?.role === "user") {
+  if (profile !== null) {
     run.profile = profile;
     run.input = new StdinChannel();
   }
   const input = run.input ?? undefined;
   const context: DriverContext = {
     runtime: deps.runtime,
-    claudePath: deps.claude.path,
+    claudePath,
     ...(deps.claude.args === undefined ? {} : { claudeArgs: deps.claude.args }),
     workDir: deps.workDir,
     tempRoot: deps.tempRoot,
@@ -407,7 +514,7 @@ export async function openRun(
   };
   if (bridge !== null) deps.toolRuns.register(bridge);
   deps.lifecycle.begin(run);
-  if (session.history.length === 0) {
+  if (session === null || session.history.length === 0) {
     run.events = startRun(context, { ...base, session, input });
   } else {
     // The resumed run has a stop of its own: a CLI that does not start answering is replaced.

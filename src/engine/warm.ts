@@ -12,7 +12,7 @@
  */
 import type { Block, Turn } from "./conversation.ts";
 import { conversationFingerprint } from "./registry.ts";
-import type { Run } from "./run.ts";
+import type { IdleKind, Run } from "./run.ts";
 
 /** The turns of a conversation as a comparable string (see {@link conversationFingerprint}). */
 export function turnsFingerprint(turns: readonly Turn[]): string {
@@ -28,14 +28,15 @@ export function answerTurn(content: readonly Block[]): Turn {
 }
 
 /**
- * A request's conversation split into what a warm run must already hold (`earlier`, ending with
- * an assistant turn) and the new user turns after it (`next`: text and images only, merged into
- * one turn); null when it does not end that way (tool results, an assistant prefill, no history).
+ * A request's conversation split into what a kept run must already hold (`earlier`: empty for
+ * a first turn, which a spare takes, else ending with an assistant turn, which a warm run
+ * takes) and the new user turns after it (`next`: text and images only, merged into one turn);
+ * null when it does not end that way (tool results, an assistant prefill, no content).
  */
 export function splitFollowUp(turns: readonly Turn[]): { earlier: Turn[]; next: Turn } | null {
   let first = turns.length;
   while (first > 0 && turns[first - 1]?.role === "user") first--;
-  if (first === turns.length || first === 0) return null;
+  if (first === turns.length) return null;
   const content: Block[] = [];
   for (const turn of turns.slice(first)) {
     for (const block of turn.content) {
@@ -54,21 +55,70 @@ export function warmKey(owner: string, profile: string, conversation: string): s
   return JSON.stringify([owner, profile, conversation]);
 }
 
-/** Warm runs by key, least recently used first. */
-export class WarmRuns {
-  readonly #runs = new Map<string, { run: Run; timer: ReturnType<typeof setTimeout> }>();
+/**
+ * What a kept run is kept for, to name why a request missed it: the key of the request
+ * (API key hash or ""), the launch profile, and the conversation fingerprint ("" for spares).
+ */
+export interface IdleTag {
+  owner: string;
+  profile: string;
+  conversation: string;
+}
 
-  /** Number of warm runs now. */
+/**
+ * Why a follow-up found no warm run of its own, from the warm runs kept now: `profile` (one
+ * holds its conversation but was started with another launch profile: model, system prompt,
+ * tools...), `history` (one has its profile but another conversation: the history was edited,
+ * truncated or reordered), `none` (no warm run of this owner matches either way).
+ */
+export function missReason(
+  kept: Iterable<IdleTag>,
+  wanted: IdleTag,
+): "profile" | "history" | "none" {
+  let reason: "profile" | "history" | "none" = "none";
+  for (const tag of kept) {
+    if (tag.owner !== wanted.owner) continue;
+    if (tag.conversation === wanted.conversation) return "profile";
+    if (tag.profile === wanted.profile) reason = "history";
+  }
+  return reason;
+}
+
+/**
+ * Runs the pool keeps idle by key, least recently used first: warm runs (key: owner, profile,
+ * conversation; {@link warmKey}) or spares (key: the launch profile). A kept run holds no slot
+ * (given back by {@link keep}), is stopped after its TTL, and is forgotten when its process exits.
+ */
+export class IdleRuns {
+  readonly #runs = new Map<
+    string,
+    { run: Run; tag: IdleTag | null; timer: ReturnType<typeof setTimeout> }
+  >();
+
+  /** @param kind what the runs kept here are ({@link Run.idle}). */
+  constructor(readonly kind: IdleKind) {}
+
+  /** Number of runs kept now. */
   get count(): number {
     return this.#runs.size;
   }
 
+  /** Whether a run is kept under `key`. */
+  has(key: string): boolean {
+    return this.#runs.has(key);
+  }
+
+  /** The tags of the runs kept now (for {@link missReason}). */
+  *tags(): Generator<IdleTag> {
+    for (const { tag } of this.#runs.values()) if (tag !== null) yield tag;
+  }
+
   /**
-   * Keeps `run` warm under `key` for `ttlMs` (then it is stopped: stdin closed, the CLI exits).
-   * Its slot is given back. When `max` warm runs are kept already, the least recently used one
-   * is stopped. A run under the same key is replaced (stopped).
+   * Keeps `run` under `key` for `ttlMs` (then it is stopped: stdin closed, the CLI exits).
+   * Its slot is given back. When `max` runs are kept already, the least recently used one is
+   * stopped. A run under the same key is replaced (stopped).
    */
-  keep(run: Run, key: string, ttlMs: number, max: number): void {
+  keep(run: Run, key: string, ttlMs: number, max: number, tag: IdleTag | null = null): void {
     const input = run.input;
     if (input === null || input.exited || run.stopped) {
       void run.stop();
@@ -81,29 +131,32 @@ export class WarmRuns {
       if (oldest === undefined) break;
       this.#drop(oldest[0], oldest[1].run);
     }
-    run.warm = true;
+    run.idle = this.kind;
     run.releaseSlot();
     const timer = setTimeout(() => this.#drop(key, run), ttlMs);
-    this.#runs.set(key, { run, timer });
-    // A warm process that exits by itself is forgotten (and its run cleaned up).
+    this.#runs.set(key, { run, tag, timer });
+    // A kept process that exits by itself is forgotten (and its run cleaned up).
     input.onExit = () => {
       if (this.#runs.get(key)?.run === run) this.#drop(key, run);
     };
   }
 
-  /** Takes the warm run kept under `key` (it is no longer warm), or null. */
-  take(key: string): Run | null {
+  /**
+   * Takes the run kept under `key` (it is no longer idle): `dead` when its process is gone
+   * (then stopped), null when none is kept.
+   */
+  take(key: string): Run | "dead" | null {
     const entry = this.#runs.get(key);
     if (entry === undefined) return null;
     this.#forget(key, entry.run);
     if (entry.run.stopped || entry.run.input?.exited !== false) {
       void entry.run.stop();
-      return null;
+      return "dead";
     }
     return entry.run;
   }
 
-  /** Stops the least recently used warm run; resolves false when there is none. */
+  /** Stops the least recently used run; resolves false when there is none. */
   async evictOldest(): Promise<boolean> {
     const oldest = this.#runs.entries().next().value;
     if (oldest === undefined) return false;
@@ -112,7 +165,7 @@ export class WarmRuns {
     return true;
   }
 
-  /** Stops every warm run (shutdown). */
+  /** Stops every kept run (shutdown). */
   async stopAll(): Promise<void> {
     const runs = [...this.#runs.entries()];
     for (const [key, { run }] of runs) this.#forget(key, run);
@@ -129,7 +182,7 @@ export class WarmRuns {
     if (entry === undefined || entry.run !== run) return;
     clearTimeout(entry.timer);
     this.#runs.delete(key);
-    run.warm = false;
+    run.idle = null;
     if (run.input !== null) run.input.onExit = null;
   }
 }

@@ -20,7 +20,13 @@ import {
 } from "../engine/events.ts";
 import type { ParkedRun } from "../engine/registry.ts";
 import type { Run } from "../engine/run.ts";
-import { continueRun, openRun, requestFingerprint, takeWarmRun } from "../engine/start.ts";
+import {
+  continueRun,
+  openRun,
+  requestFingerprint,
+  startSpare,
+  takeLiveRun,
+} from "../engine/start.ts";
 import { stopAtSequences } from "../engine/stops.ts";
 import { newTranslateState, type TranslateState } from "../engine/translate.ts";
 import { turnEvents } from "../engine/turn.ts";
@@ -151,7 +157,7 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
         durationMs: Date.now() - started,
         ...(error instanceof ProxyError && error.code !== null ? { code: error.code } : {}),
         ...(outcome.parked === true ? { waitingForTools: true } : {}),
-        ...(warmHit ? { warm: true } : {}),
+        ...(kept === null ? {} : { process: kept }),
         ...(usage === undefined
           ? {}
           : { promptTokens: prompt, completionTokens: usage.output_tokens }),
@@ -167,14 +173,12 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
   };
 
   /**
-   * Waits for a concurrency slot (a parked run gives its slot up rather than make us wait; the
-   * least recently used warm process makes room for the one this request may start).
+   * Waits for a concurrency slot (a parked run gives its slot up rather than make us wait), and
+   * for a new process (`newProcess`) makes room under `--max-processes` (engine/pool.ts: spares,
+   * then warm, then parked processes are stopped).
    */
-  const acquire = async (): Promise<Release> => {
-    if (deps.limiter.running >= deps.limiter.max) {
-      await deps.warmRuns?.evictOldest();
-      await deps.toolRuns.evictOldest();
-    }
+  const acquire = async (newProcess: boolean): Promise<Release> => {
+    if (deps.limiter.running >= deps.limiter.max) await deps.toolRuns.evictOldest();
     let release: Release;
     try {
       release = await deps.limiter.acquire(c.req.raw.signal);
@@ -193,28 +197,36 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
       release();
       throw shuttingDown();
     }
+    if (newProcess) await deps.pool.makeRoom();
     return release;
   };
 
-  /** Whether this request was answered by a warm process (logs). */
-  let warmHit = false;
+  /** Which kept process answered this request, if one did (logs). */
+  let kept: "warm" | "spare" | null = null;
 
   /** Opens (or continues) the run and its leg: client disconnect and the timeout stop it. */
   const prepare = async (): Promise<Leg> => {
     // A parked run belongs to the key that made its calls (never logged).
     const owner = presentedKey(c.req.raw.headers) ?? "";
     let run: Run | null = await continueRun(deps, conversation, { owner, model });
-    // The warm process that answered this conversation so far takes its new user turn.
+    // The warm process that answered this conversation so far takes its new user turn; a
+    // spare takes a first turn of a launch profile seen before.
     if (run === null && !deps.lifecycle.draining) {
-      run = await takeWarmRun(deps, conversation, { owner, model }, acquire, c.req.raw.signal);
-      if (run !== null) {
-        warmHit = true;
-        deps.metrics.warmHits.inc();
+      const live = await takeLiveRun(
+        deps,
+        conversation,
+        { owner, model },
+        () => acquire(false),
+        c.req.raw.signal,
+      );
+      if (live !== null) {
+        run = live.run;
+        kept = live.kind;
       }
     }
     if (run === null) {
       if (deps.lifecycle.draining) throw shuttingDown();
-      run = await openRun(deps, conversation, model, acquire, c.req.raw.signal);
+      run = await openRun(deps, conversation, model, () => acquire(true), c.req.raw.signal);
     }
     const live = run;
     const clientGone = () => live.controller.abort(clientClosed());
@@ -272,11 +284,10 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
         // Requests already waiting for a slot come first: a parked run gives its slot up.
         if (deps.limiter.queued > 0) void deps.toolRuns.evictOldest();
         await events.return(undefined);
+        keepSpare(end);
         return;
       }
-      const warm = deps.warmRuns;
       if (
-        warm !== undefined &&
         deps.config.warmTtlMs > 0 &&
         end !== null &&
         end.result !== null &&
@@ -291,18 +302,30 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
         !deps.lifecycle.draining
       ) {
         // Synchronously, before the response goes out: the next turn always finds it.
-        const key = warmKey(
+        const tag = {
           owner,
-          live.profile,
-          turnsFingerprint([...conversation.turns, answerTurn(answer)]),
-        );
-        warm.keep(live, key, deps.config.warmTtlMs, deps.limiter.max);
+          profile: live.profile,
+          conversation: turnsFingerprint([...conversation.turns, answerTurn(answer)]),
+        };
+        const key = warmKey(tag.owner, tag.profile, tag.conversation);
+        deps.pool.warm.keep(live, key, deps.config.warmTtlMs, deps.pool.options.maxProcesses, tag);
         deps.lifecycle.checkIdle();
         await events.return(undefined);
+        keepSpare(end);
         return;
       }
       await events.return(undefined);
       await live.stop();
+      keepSpare(end);
+    };
+    /** After a turn that ended well: a spare for this profile, if the pool wants one. */
+    const keepSpare = (end: TurnEnd | null) => {
+      if (end === null || live.controller.signal.aborted) return;
+      try {
+        startSpare(deps, conversation, model);
+      } catch (error) {
+        deps.log.warn({ err: String(error) }, "could not start a spare claude CLI process");
+      }
     };
     return { run: live, events, finish, parked: () => parked, state };
   };

@@ -1,5 +1,6 @@
 /** The {@link Runtime} for Bun: `Bun.spawn` and `Bun.serve`. */
 
+import { totalmem } from "node:os";
 import process from "node:process";
 import { safeKill, spawnFailure } from "./child.ts";
 import { nodeFs } from "./fs.ts";
@@ -183,5 +184,6 @@ export const bunRuntime: Runtime = {
     for (const signal of signals) process.on(signal, () => handler(signal));
   },
   rss: () => process.memoryUsage.rss(),
+  totalMemory: () => totalmem(),
   exit: (code) => process.exit(code),
 };

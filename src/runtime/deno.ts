@@ -5,6 +5,7 @@
  * `node:http` closes refused and idle connections as on Node.
  */
 
+import { totalmem } from "node:os";
 import { safeKill, spawnFailure } from "./child.ts";
 import { nodeFs } from "./fs.ts";
 import { nodeHttp } from "./http.ts";
@@ -110,5 +111,6 @@ export const denoRuntime: Runtime = {
     for (const signal of signals) Deno.addSignalListener(signal, () => handler(signal));
   },
   rss: () => Deno.memoryUsage().rss,
+  totalMemory: () => totalmem(),
   exit: (code) => Deno.exit(code),
 };

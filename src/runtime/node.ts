@@ -1,6 +1,7 @@
 /** The {@link Runtime} for Node: `node:child_process` and `@hono/node-server`. */
 
 import { type ChildProcessByStdio, spawn as spawnChild } from "node:child_process";
+import { totalmem } from "node:os";
 import process from "node:process";
 import { Readable, type Writable } from "node:stream";
 import { safeKill } from "./child.ts";
@@ -101,5 +102,6 @@ export const nodeRuntime: Runtime = {
     for (const signal of signals) process.on(signal, () => handler(signal));
   },
   rss: () => process.memoryUsage.rss(),
+  totalMemory: () => totalmem(),
   exit: (code) => process.exit(code),
 };

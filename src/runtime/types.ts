@@ -168,6 +168,8 @@ export interface Runtime {
   onShutdownSignal(handler: (signal: string) => void): void;
   /** Memory in use by this process, bytes (resident set size). */
   rss(): number;
+  /** The machine's memory, bytes (sizes the default `--max-processes`). */
+  totalMemory(): number;
   /** Ends this process. */
   exit(code: number): never;
 }

@@ -94,6 +94,13 @@ function traffic(body: any) {
   };
 }
 
+/** The fake answers each user text from {@link ANSWERS}. */
+function answerByText(): void {
+  fake.setHandler((req) => ({
+    content: [{ type: "text", text: ANSWERS[lastUserText(req.body)] ?? "?" }],
+  }));
+}
+
 if (RUNTIMES.length === 0) {
   describe("e2e warm", () => {
     it.skip("no runtime selected (E2E_RUNTIMES)", () => {});
@@ -129,6 +136,9 @@ function describeRuntime(runtime: E2eRuntime): void {
           String(WARM_TTL_MS),
           "--resume-start-timeout",
           String(WARM_START_TIMEOUT_MS),
+          // Spares have their own tests below; here each first turn starts its own process.
+          "--spares",
+          "0",
         ],
       });
     });
@@ -140,12 +150,6 @@ function describeRuntime(runtime: E2eRuntime): void {
       await proxy?.stop();
       if (tmp !== undefined) expect(proxyTempDirs(tmp)).toEqual([]);
     });
-
-    function answerByText(): void {
-      fake.setHandler((req) => ({
-        content: [{ type: "text", text: ANSWERS[lastUserText(req.body)] ?? "?" }],
-      }));
-    }
 
     it("answers follow-up turns on the same CLI process, sending the API what a cold run sends", async () => {
       answerByText();
@@ -194,7 +198,7 @@ function describeRuntime(runtime: E2eRuntime): void {
       expect(third.choices[0]?.message.content).toBe("nnA");
       expect(fake.requests).toHaveLength(3);
       expect(heads()).toBe(1);
-      expect(proxy.stderr()).toContain('"warm":true');
+      expect(proxy.stderr()).toContain('"process":"warm"');
       expect(await (await fetch(`${proxy.origin}/metrics`)).text()).toContain("warm_hits_total 2");
 
       // The same conversation from another key goes cold: a new process, the same traffic.
@@ -432,6 +436,190 @@ function describeRuntime(runtime: E2eRuntime): void {
         ],
       });
       expect(heads()).toBe(2);
+    });
+  });
+
+  describe(`spare CLI processes and --max-processes on ${runtime}`, () => {
+    let proxy: ProxyProcess | undefined;
+    let tmp: string;
+    const client = (p: ProxyProcess) =>
+      new OpenAI({ baseURL: p.url, apiKey: "key-a", maxRetries: 0, timeout: 60_000 });
+    const system: ChatCompletionMessageParam = { role: "system", content: SYSTEM };
+    const firstTurn = (text: string) => ({
+      model: "sonnet",
+      tools: TOOLS,
+      messages: [system, { role: "user", content: text }] as ChatCompletionMessageParam[],
+    });
+    const health = async (p: ProxyProcess) =>
+      (
+        (await (await fetch(`${p.origin}/health`)).json()) as {
+          processes: Record<string, number>;
+        }
+      ).processes;
+    const metric = async (p: ProxyProcess, name: string): Promise<number> => {
+      const text = await (await fetch(`${p.origin}/metrics`)).text();
+      const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+      return line === undefined ? 0 : Number(line.split(" ")[1]);
+    };
+    /** Waits (up to 10 s) until `done` holds. */
+    async function until(done: () => Promise<boolean>): Promise<void> {
+      const deadline = Date.now() + 10_000;
+      while (!(await done()) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await done()).toBe(true);
+    }
+    /** Waits until /health shows `spare` spare processes. */
+    const spares = (p: ProxyProcess, spare: number) =>
+      until(async () => (await health(p)).spare === spare);
+    const start = async (name: string, args: string[]) => {
+      tmp = join(dirs.tmp, `${runtime}-${name}`);
+      await mkdir(tmp);
+      proxy = await startProxy(runtime, {
+        env: proxyEnv(fake.url, { home: dirs.home, tmp }, { WARM_TTL_MS: String(WARM_TTL_MS) }),
+        args: [
+          "--kill-grace",
+          "1000",
+          "--resume-start-timeout",
+          String(WARM_START_TIMEOUT_MS),
+          ...args,
+        ],
+      });
+      return proxy;
+    };
+    afterEach(async () => {
+      fake.reset();
+      if (proxy === undefined) return;
+      const pid = proxy.process.pid;
+      await proxy.stop();
+      proxy = undefined;
+      const left = claudeProcesses({ pid, dir: tmp });
+      killPids(left);
+      expect(left, "claude processes left behind").toEqual([]);
+      expect(proxyTempDirs(tmp)).toEqual([]);
+    });
+
+    it("answers a first turn of a known profile on a spare, sending what a cold run sends", async () => {
+      answerByText();
+      const p = await start("spare", ["--spares", "1"]);
+      // Two first turns with one system prompt and tool set: a spare is started for them.
+      expect(
+        (await client(p).chat.completions.create(firstTurn("Hi, I am Ann."))).choices[0]?.message
+          .content,
+      ).toBe("Hello Ann!");
+      expect(await metric(p, "spares_started_total")).toBe(0);
+      await client(p).chat.completions.create(firstTurn("What is my name?"));
+      await spares(p, 1);
+      // A spare sends nothing to the API before it has a turn.
+      expect(fake.requests).toHaveLength(2);
+      expect(heads()).toBe(2);
+
+      // The same first turn again, streamed: the spare answers it.
+      const t = performance.now();
+      const stream = await client(p).chat.completions.create({
+        ...firstTurn("Hi, I am Ann."),
+        stream: true,
+      });
+      expect(streamedContent(await readChunks(stream))).toBe("Hello Ann!");
+      const spareMs = performance.now() - t;
+      expect(await metric(p, "spare_hits_total")).toBe(1);
+      expect(p.stderr()).toContain('"process":"spare"');
+      expect(heads()).toBe(3);
+      // The same API traffic as the cold run of that turn.
+      expect(traffic(fake.requests[2]?.body)).toEqual(traffic(fake.requests[0]?.body));
+      expect(traffic(fake.requests[2]?.body).turns).toEqual([
+        { role: "user", blocks: ["text:Hi, I am Ann."] },
+      ]);
+      // The spare is replaced after use; the used one is now the conversation's warm process
+      // (in place of the first cold run's, which held the same conversation: stopped).
+      await spares(p, 1);
+      await until(async () => (await health(p)).busy === 0);
+      expect(await health(p)).toMatchObject({ warm: 2, spare: 1, busy: 0, total: 3 });
+      const follow = await client(p).chat.completions.create({
+        ...firstTurn("Hi, I am Ann."),
+        messages: [
+          system,
+          { role: "user", content: "Hi, I am Ann." },
+          { role: "assistant", content: "Hello Ann!" },
+          { role: "user", content: "What is my name?" },
+        ],
+      });
+      expect(follow.choices[0]?.message.content).toBe("Your name is Ann.");
+      expect(heads()).toBe(3);
+      console.log(`[e2e warm] ${runtime}: first turn on a spare ${spareMs.toFixed(0)} ms`);
+    });
+
+    it("replaces a spare that hangs or died by a cold process, invisibly", async () => {
+      answerByText();
+      const p = await start("spare-faults", ["--spares", "1", "--warm-ttl", "60000"]);
+      const c = client(p);
+      await c.chat.completions.create(firstTurn("Hi, I am Ann."));
+      await c.chat.completions.create(firstTurn("What is my name?"));
+      await spares(p, 1);
+      // The spare is the process started last.
+      await until(async () => claudeProcesses({ pid: p.process.pid, dir: tmp }).length === 3);
+      const before = claudeProcesses({ pid: p.process.pid, dir: tmp });
+      const spare = Math.max(...before);
+      process.kill(spare, "SIGSTOP");
+      const t = performance.now();
+      const hung = await c.chat.completions.create(firstTurn("And backwards?"));
+      expect(hung.choices[0]?.message.content).toBe("nnA");
+      expect(performance.now() - t).toBeGreaterThanOrEqual(WARM_START_TIMEOUT_MS - 100);
+      expect(p.stderr()).toContain("A spare claude CLI process did not take the next turn");
+      expect(await metric(p, "spare_hits_total")).toBe(0);
+      expect(await metric(p, 'spare_misses_total{reason="silent"}')).toBe(1);
+      expect(claudeProcesses({ pid: p.process.pid, dir: tmp })).not.toContain(spare);
+
+      // Died: the replacement spare is killed; the next first turn goes cold at once.
+      await spares(p, 1);
+      await until(async () => claudeProcesses({ pid: p.process.pid, dir: tmp }).length === 4);
+      const replacement = Math.max(...claudeProcesses({ pid: p.process.pid, dir: tmp }));
+      process.kill(replacement, "SIGKILL");
+      const dead = await c.chat.completions.create(firstTurn("Hi, I am Ann."));
+      expect(dead.choices[0]?.message.content).toBe("Hello Ann!");
+      expect(await metric(p, "spare_hits_total")).toBe(0);
+      expect(fake.requests).toHaveLength(4);
+    });
+
+    it("keeps every process under --max-processes, stopping idle ones first", async () => {
+      answerByText();
+      const p = await start("max", [
+        "--spares",
+        "1",
+        "--max-concurrency",
+        "1",
+        "--max-processes",
+        "1",
+      ]);
+      const c = client(p);
+      const seen: number[] = [];
+      const sample = setInterval(() => {
+        seen.push(claudeProcesses({ pid: p.process.pid, dir: tmp }).length);
+      }, 25);
+      try {
+        await c.chat.completions.create(firstTurn("Hi, I am Ann."));
+        expect(await health(p)).toMatchObject({ warm: 1, total: 1, max: 1 });
+        // Another conversation: the warm process is stopped to make room, no spare fits.
+        await c.chat.completions.create(firstTurn("What is my name?"));
+        expect(await health(p)).toMatchObject({ warm: 1, spare: 0, total: 1 });
+        // The first conversation's follow-up finds no warm process: cold, with its history.
+        const follow = await c.chat.completions.create({
+          ...firstTurn("Hi, I am Ann."),
+          messages: [
+            system,
+            { role: "user", content: "Hi, I am Ann." },
+            { role: "assistant", content: "Hello Ann!" },
+            { role: "user", content: "And backwards?" },
+          ],
+        });
+        expect(follow.choices[0]?.message.content).toBe("nnA");
+        expect(heads()).toBe(3);
+        expect(await metric(p, 'warm_misses_total{reason="history"}')).toBe(1);
+      } finally {
+        clearInterval(sample);
+      }
+      expect(Math.max(...seen)).toBe(1);
+      expect(await metric(p, "spares_started_total")).toBe(0);
     });
   });
 

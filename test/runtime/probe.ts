@@ -493,6 +493,9 @@ async function main(): Promise<void> {
   checks.runtime = { name: rt.name, version: rt.version, platform: rt.platform };
   checks.args = rt.args();
   checks.rss = rt.rss();
+  const totalMemory = rt.totalMemory();
+  checks.totalMemory = totalMemory;
+  expect("totalMemory", totalMemory > rt.rss(), totalMemory);
   const env = rt.env();
   checks.envHasPath = typeof (env.PATH ?? env.Path) === "string";
   expect("args", JSON.stringify(checks.args) === JSON.stringify(["--probe", "x y"]), checks.args);

@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
 import { parseCommand } from "../../src/config.ts";
 import type { AppDeps } from "../../src/deps.ts";
+import { ProcessPool } from "../../src/engine/pool.ts";
 import { ToolRuns } from "../../src/engine/registry.ts";
 import { MAX_CONTENT_PARTS, MAX_JSON_VALUES, MAX_MESSAGES, MAX_STOP } from "../../src/http/json.ts";
 import { Lifecycle } from "../../src/lifecycle.ts";
@@ -853,6 +854,7 @@ describe("fuzzing POST /v1/chat/completions", () => {
       limiter,
       lifecycle,
       toolRuns,
+      pool: new ProcessPool(toolRuns, lifecycle, { maxProcesses: 8, spares: config.spares }),
       baseUrl: () => "http://127.0.0.1:1",
       anthropicApiKeySet: false,
       watchdog: null,

@@ -13,6 +13,7 @@ import type { Hono } from "hono";
 import { createApp } from "../../src/app.ts";
 import { type Config, parseCommand } from "../../src/config.ts";
 import type { AppDeps } from "../../src/deps.ts";
+import { ProcessPool } from "../../src/engine/pool.ts";
 import { ToolRuns } from "../../src/engine/registry.ts";
 import { Lifecycle } from "../../src/lifecycle.ts";
 import { ConcurrencyLimiter } from "../../src/limiter.ts";
@@ -112,6 +113,10 @@ export function testDeps(
     limiter: new ConcurrencyLimiter(config.maxConcurrency, config.maxQueue, config.maxQueueWaitMs),
     lifecycle,
     toolRuns,
+    pool: new ProcessPool(toolRuns, lifecycle, {
+      maxProcesses: config.maxProcesses ?? Math.max(config.maxConcurrency, 8),
+      spares: config.spares,
+    }),
     baseUrl: () => "http://127.0.0.1:1",
     anthropicApiKeySet: false,
     watchdog: null,

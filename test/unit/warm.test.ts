@@ -1,18 +1,16 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { CliEvent } from "../../src/claude/events.ts";
-import { StdinChannel } from "../../src/claude/run.ts";
 import type { Block, Conversation } from "../../src/engine/conversation.ts";
-import { Run } from "../../src/engine/run.ts";
 import { launchProfile } from "../../src/engine/start.ts";
 import {
   answerTurn,
+  IdleRuns,
   splitFollowUp,
   turnsFingerprint,
-  WarmRuns,
   warmKey,
 } from "../../src/engine/warm.ts";
 import { chatConversation } from "../../src/surfaces/chat/conversation.ts";
 import { parseChatCompletionRequest } from "../../src/surfaces/chat/schema.ts";
+import { finishedRun } from "./run-helpers.ts";
 
 /** The conversation of a chat request body. */
 function chat(body: Record<string, unknown>): Conversation {
@@ -176,8 +174,9 @@ describe("conversation affinity (splitFollowUp + fingerprints)", () => {
   });
 
   it("takes no follow-up that a new user turn on stdin cannot carry", () => {
-    // Only one turn; an assistant prefill; tool results; nothing but whitespace.
-    expect(lookedUp(first)).toBeNull();
+    // A first turn is a spare's (nothing earlier); an assistant prefill; tool results;
+    // nothing but whitespace.
+    expect(splitFollowUp(chat(first).turns)?.earlier).toEqual([]);
     expect(
       lookedUp({
         messages: [
@@ -235,53 +234,22 @@ describe("conversation affinity (splitFollowUp + fingerprints)", () => {
   });
 });
 
-describe("WarmRuns", () => {
+describe("IdleRuns", () => {
   afterEach(() => {
     vi.useRealTimers();
   });
 
-  type TestRun = Run & { released: number; stoppedBy: unknown[]; written: string[] };
-
-  /** A run that finished a turn: events wait at a yield, stdin open. */
-  async function finishedRun(): Promise<TestRun> {
-    const run = new Run(
-      null,
-      {
-        policy: { retryRateLimits: false, retryServerErrors: false },
-        toolPrefix: null,
-        structuredOutput: false,
-      },
-      () => {
-        run.released++;
-      },
-      () => {},
-    ) as TestRun;
-    run.released = 0;
-    run.written = [];
-    run.input = new StdinChannel();
-    run.input.bind(
-      (text) => run.written.push(text),
-      () => {},
-    );
-    run.events = (async function* (): AsyncGenerator<CliEvent, void, undefined> {
-      yield { type: "unknown", raw: {} } as CliEvent;
-      await new Promise(() => {});
-    })();
-    await run.events.next();
-    return run;
-  }
-
   it("gives the slot back while warm, hands the run out once, takes a slot again", async () => {
-    const runs = new WarmRuns();
+    const runs = new IdleRuns("warm");
     const run = await finishedRun();
     runs.keep(run, "k", 60_000, 4);
     expect(run.released).toBe(1);
-    expect(run.warm).toBe(true);
+    expect(run.idle).toBe("warm");
     expect(runs.count).toBe(1);
     expect(runs.take("other")).toBeNull();
     const taken = runs.take("k");
     expect(taken).toBe(run);
-    expect(run.warm).toBe(false);
+    expect(run.idle).toBeNull();
     expect(runs.take("k")).toBeNull();
     let again = 0;
     run.holdSlot(() => again++);
@@ -302,7 +270,7 @@ describe("WarmRuns", () => {
 
   it("stops a warm run when its TTL passes", async () => {
     vi.useFakeTimers();
-    const runs = new WarmRuns();
+    const runs = new IdleRuns("warm");
     const run = await finishedRun();
     runs.keep(run, "k", 1_000, 4);
     vi.advanceTimersByTime(999);
@@ -313,7 +281,7 @@ describe("WarmRuns", () => {
   });
 
   it("forgets a warm run whose process exited, and never hands it out", async () => {
-    const runs = new WarmRuns();
+    const runs = new IdleRuns("warm");
     const run = await finishedRun();
     runs.keep(run, "k", 60_000, 4);
     run.input?.markExited();
@@ -323,8 +291,20 @@ describe("WarmRuns", () => {
     expect(run.nextTurn("x")).toBe(false);
   });
 
+  it("hands out a run whose process exited after it was kept as dead, stopped", async () => {
+    const runs = new IdleRuns("spare");
+    const run = await finishedRun();
+    runs.keep(run, "p", 60_000, 4);
+    expect(run.idle).toBe("spare");
+    // Exited without the exit being reported to the channel yet (a kill seen first by take).
+    Object.defineProperty(run.input, "exited", { get: () => true });
+    expect(runs.take("p")).toBe("dead");
+    expect(run.stopped).toBe(true);
+    expect(runs.count).toBe(0);
+  });
+
   it("keeps at most `max`, evicting the least recently used; evictOldest and stopAll", async () => {
-    const runs = new WarmRuns();
+    const runs = new IdleRuns("warm");
     const [a, b, c, d] = await Promise.all([
       finishedRun(),
       finishedRun(),
