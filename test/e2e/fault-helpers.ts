@@ -102,9 +102,12 @@ export async function waitNoClaude(dir: string, timeoutMs = 5_000): Promise<numb
 }
 
 /** Polls `condition` every 50 ms until it holds; false after `timeoutMs`. */
-export async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<boolean> {
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) return false;
     await sleep(50);
   }

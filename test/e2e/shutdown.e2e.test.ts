@@ -87,11 +87,14 @@ for (const runtime of SHUTDOWN_RUNTIMES) {
     let tmp: string;
     let counter = 0;
 
-    async function start(args: readonly string[]): Promise<ProxyProcess> {
+    async function start(
+      args: readonly string[],
+      env: Record<string, string> = {},
+    ): Promise<ProxyProcess> {
       tmp = join(dirs.tmp, `${runtime}-${++counter}`);
       await mkdir(tmp, { recursive: true });
       proxy = await startProxy(runtime, {
-        env: proxyEnv(fake.url, { home: dirs.home, tmp }),
+        env: proxyEnv(fake.url, { home: dirs.home, tmp }, env),
         args: ["--kill-grace", "1000", ...args],
       });
       return proxy;
@@ -110,6 +113,75 @@ for (const runtime of SHUTDOWN_RUNTIMES) {
       expect(claudePids(tmp)).toHaveLength(1);
       return sse;
     }
+
+    /**
+     * Leaves a CLI process in each idle state of the pool: two warm ones (two first turns of
+     * one system prompt and tool), a spare started for them, and a parked one (the second turn
+     * called a tool and waits for its result). Returns their pids.
+     */
+    async function idleProcesses(p: ProxyProcess): Promise<number[]> {
+      const tools = [
+        { type: "function", function: { name: "lookup", parameters: { type: "object" } } },
+      ];
+      const post = async (content: string) => {
+        const response = await fetch(`${p.url}/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            model: "sonnet",
+            tools,
+            messages: [
+              { role: "system", content: "Be brief." },
+              { role: "user", content },
+            ],
+          }),
+        });
+        expect(response.status).toBe(200);
+        await response.json();
+      };
+      fake.script(
+        { content: [{ type: "text", text: "one" }] },
+        {
+          content: [{ type: "tool_use", id: "toolu_sd_1", name: "mcp__client__lookup", input: {} }],
+        },
+      );
+      await post("first");
+      await post("second");
+      const idle = await waitUntil(async () => {
+        const health = (await (await fetch(`${p.origin}/health`)).json()) as {
+          processes: { warm: number; spare: number; parked: number };
+        };
+        const { warm, spare, parked } = health.processes;
+        return warm === 1 && spare === 1 && parked === 1 && claudePids(tmp).length === 3;
+      }, 10_000);
+      expect(idle, "a warm, a spare and a parked process").toBe(true);
+      return claudePids(tmp);
+    }
+
+    it("SIGTERM with warm, spare and parked processes: all stopped at once, exit 0, nothing left", async () => {
+      const p = await start([], { WARM_TTL_MS: "300000" });
+      const pids = await idleProcesses(p);
+      const exited = exitOf(p.process, 30_000);
+      const t0 = performance.now();
+      p.process.kill("SIGTERM");
+      expect(await exited, p.stderr()).toBe(0);
+      // Idle processes do not hold the grace period (10 s by default).
+      expect(performance.now() - t0).toBeLessThan(8_000);
+      const left = await waitNoClaude(tmp, 2_000);
+      killAll(left);
+      expect(left, `of ${pids.join(", ")}`).toEqual([]);
+      expect(proxyTempDirs(tmp)).toEqual([]);
+    });
+
+    it("SIGKILL of the proxy with warm, spare and parked processes: the watchdog stops them all", async () => {
+      const p = await start([], { WARM_TTL_MS: "300000" });
+      await idleProcesses(p);
+      process.kill(servingPid(p), "SIGKILL");
+      const left = await waitNoClaude(tmp, 10_000);
+      killAll(left);
+      expect(left).toEqual([]);
+      expect(await waitUntil(() => proxyTempDirs(tmp).length === 0, 5_000)).toBe(true);
+    });
 
     afterEach(async () => {
       fake.reset();
