@@ -844,7 +844,8 @@ describe("fuzzing POST /v1/chat/completions", () => {
     limiter = new ConcurrencyLimiter(config.maxConcurrency, config.maxQueue, config.maxQueueWaitMs);
     const deps: AppDeps = {
       // Remote images would be fetched from the network: only data: URLs here.
-      config: { ...config, imageFetch: false },
+      // The fake CLI answers one turn: no warm or spare processes (tested end to end).
+      config: { ...config, imageFetch: false, warmTtlMs: 0 },
       runtime: { ...nodeRuntime, spawn: cli.spawn },
       claude: { path: "/fake/claude", version: "2.1.197 (Claude Code)", error: null },
       workDir,
