@@ -276,6 +276,14 @@ export const SETTINGS = {
     description:
       "How long a CLI process whose turn ended stays alive for the conversation's next user turn (answered without a CLI start), ms; 0 disables",
   }),
+  warmStartTimeoutMs: setting({
+    flag: "warm-start-timeout",
+    env: "WARM_START_TIMEOUT_MS",
+    schema: ms,
+    default: "5000",
+    description:
+      "How long a warm or spare process may stay silent after its new turn is written before a new process answers the request instead (nothing has reached the client by then), ms; 0: no bound",
+  }),
   maxProcesses: setting({
     flag: "max-processes",
     env: "MAX_PROCESSES",

@@ -247,8 +247,8 @@ export interface LiveRun {
  * slot from `acquire`: the warm run (engine/warm.ts) that holds this conversation minus that
  * turn, or, for the first turn of a conversation, a spare started for its launch profile
  * (engine/pool.ts). Null when none matches (the request then goes cold): misses are counted by
- * reason; a kept process that is gone or stays silent is stopped, counted and logged, and null
- * returned before anything reached the client.
+ * reason; a kept process that is gone or stays silent (`--warm-start-timeout`) is stopped,
+ * counted and logged, and null returned before anything reached the client.
  * @throws ProxyError from `acquire` (429) or for images that cannot be used (400).
  */
 export async function takeLiveRun(
@@ -307,11 +307,14 @@ export async function takeLiveRun(
     if (error instanceof ProxyError) throw error;
     return null;
   }
-  if (!run.nextTurn(line) || !(await answering(run, deps.config.resumeStartTimeoutMs))) {
-    missed("silent");
+  const state = run.nextTurn(line)
+    ? await answering(run, deps.config.warmStartTimeoutMs)
+    : ("dead" as const);
+  if (state !== "answering") {
+    missed(state);
     deps.log.warn(
-      { kind, turns: run.turns },
-      `A ${kind} claude CLI process did not take the next turn (it exited or stayed silent): starting a new one`,
+      { kind, turns: run.turns, reason: state },
+      `A ${kind} claude CLI process did not take the next turn (${state === "dead" ? "it exited" : `silent for ${deps.config.warmStartTimeoutMs} ms`}): starting a new one`,
     );
     await run.stop(new Error(`${kind} process did not answer`));
     return null;
@@ -354,21 +357,23 @@ export function startSpare(deps: AppDeps, conversation: Conversation, model: str
 }
 
 /**
- * Whether a warm run, given its next turn, shows a first event within `timeoutMs` (0: no
- * bound). The event is kept for the reader ({@link Run.pushed}); a process that exited, failed
- * or stayed silent gives false, before anything went to the client.
+ * Whether a kept run, given its next turn, shows a first event within `timeoutMs` (0: no
+ * bound): `answering` (the event is kept for the reader, {@link Run.pushed}), `dead` (its
+ * process exited or failed instead), `silent` (nothing in time); decided before anything went
+ * to the client.
  */
-async function answering(run: Run, timeoutMs: number): Promise<boolean> {
+async function answering(run: Run, timeoutMs: number): Promise<"answering" | "dead" | "silent"> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const silent = new Promise<null>((resolve) => {
-    if (timeoutMs > 0) timer = setTimeout(() => resolve(null), timeoutMs);
+  const silent = new Promise<"silent">((resolve) => {
+    if (timeoutMs > 0) timer = setTimeout(() => resolve("silent"), timeoutMs);
   });
-  const first = run.nextEvent().catch(() => null);
+  const first = run.nextEvent().catch(() => "dead" as const);
   try {
     const next = await Promise.race([first, silent]);
-    if (next === null || next.done === true) return false;
+    if (next === "silent" || next === "dead") return next;
+    if (next.done === true) return "dead";
     run.pushed = next;
-    return true;
+    return "answering";
   } finally {
     clearTimeout(timer);
   }

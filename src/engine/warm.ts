@@ -121,7 +121,7 @@ export class IdleRuns {
   keep(run: Run, key: string, ttlMs: number, max: number, tag: IdleTag | null = null): void {
     const input = run.input;
     if (input === null || input.exited || run.stopped) {
-      void run.stop();
+      void this.#stop(run);
       return;
     }
     const previous = this.#runs.get(key);
@@ -150,7 +150,7 @@ export class IdleRuns {
     if (entry === undefined) return null;
     this.#forget(key, entry.run);
     if (entry.run.stopped || entry.run.input?.exited !== false) {
-      void entry.run.stop();
+      void this.#stop(entry.run);
       return "dead";
     }
     return entry.run;
@@ -161,7 +161,7 @@ export class IdleRuns {
     const oldest = this.#runs.entries().next().value;
     if (oldest === undefined) return false;
     this.#forget(oldest[0], oldest[1].run);
-    await oldest[1].run.stop();
+    await this.#stop(oldest[1].run);
     return true;
   }
 
@@ -169,12 +169,21 @@ export class IdleRuns {
   async stopAll(): Promise<void> {
     const runs = [...this.#runs.entries()];
     for (const [key, { run }] of runs) this.#forget(key, run);
-    await Promise.all(runs.map(([, { run }]) => run.stop()));
+    await Promise.all(runs.map(([, { run }]) => this.#stop(run)));
   }
 
   #drop(key: string, run: Run): void {
     this.#forget(key, run);
-    void run.stop();
+    void this.#stop(run);
+  }
+
+  /**
+   * Stops a kept run: a warm one ends by itself once its stdin closes; a spare is killed (it
+   * has no turn to finish, and its first read, which spawns the process, may still be under way:
+   * only the abort reaches a process spawned after the stop).
+   */
+  #stop(run: Run): Promise<void> {
+    return this.kind === "spare" ? run.stop(new Error("spare process stopped")) : run.stop();
   }
 
   #forget(key: string, run: Run): void {

@@ -319,6 +319,11 @@ export interface ClaudeProcessQuery {
   pid?: number | undefined;
   /** Count `claude` processes whose cwd or command line mentions this directory. */
   dir?: string | undefined;
+  /**
+   * Count only CLIs the proxy started, not the short-lived helper processes a CLI forks of its
+   * own binary (2.1.221 does, at start-up).
+   */
+  topLevel?: boolean;
 }
 
 /**
@@ -343,8 +348,18 @@ export function claudeProcesses(query: ClaudeProcessQuery): number[] {
     if (dir === undefined) return false;
     return info.cwd.startsWith(dir) || info.argv.some((a) => a.includes(dir));
   };
+  const forkedByClaude = (info: ProcInfo): boolean => {
+    const parent = byPid.get(info.ppid);
+    return parent !== undefined && isClaude(parent);
+  };
   return procs
-    .filter((p) => p.pid !== process.pid && isClaude(p) && (descends(p) || mentions(p)))
+    .filter(
+      (p) =>
+        p.pid !== process.pid &&
+        isClaude(p) &&
+        (descends(p) || mentions(p)) &&
+        !(query.topLevel === true && forkedByClaude(p)),
+    )
     .map((p) => p.pid);
 }
 
