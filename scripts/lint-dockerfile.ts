@@ -78,7 +78,7 @@ export function lintDockerfile(
 ): DockerfileProblem[] {
   const problems: DockerfileProblem[] = validate(text).map((d) => ({
     line: d.range.start.line + 1,
-    message: d.message,
+    message: typeof d.message === "string" ? d.message : d.message.value,
   }));
   const add = (line: number, message: string) => problems.push({ line, message });
   const dockerfile = DockerfileParser.parse(text);
