@@ -45,6 +45,8 @@ export class StdinChannel {
   #write: ((text: string) => void) | null = null;
   #close: (() => void) | null = null;
   #exited = false;
+  /** Turns written before the process was spawned. */
+  readonly #pending: string[] = [];
   /** Told once when the process exits (a warm process that died while nobody read it). */
   onExit: (() => void) | null = null;
 
@@ -53,10 +55,15 @@ export class StdinChannel {
     return this.#exited;
   }
 
-  /** Writes a next turn (stream-json lines) and restarts the idle clock; false when the process is gone. */
+  /**
+   * Writes a next turn (stream-json lines) and restarts the idle clock; false when the process
+   * is gone. Before the process is spawned (a spare taken at once) the text waits and is
+   * written at spawn.
+   */
   write(text: string): boolean {
-    if (this.#exited || this.#write === null) return false;
-    this.#write(text);
+    if (this.#exited) return false;
+    if (this.#write === null) this.#pending.push(text);
+    else this.#write(text);
     return true;
   }
 
@@ -65,10 +72,11 @@ export class StdinChannel {
     this.#close?.();
   }
 
-  /** @internal runCli binds its writer here. */
+  /** @internal runCli binds its writer here (and gets what was written before). */
   bind(write: (text: string) => void, close: () => void): void {
     this.#write = write;
     this.#close = close;
+    for (const text of this.#pending.splice(0)) write(text);
   }
 
   /** @internal runCli reports the exit here. */

@@ -497,9 +497,12 @@ function describeRuntime(runtime: E2eRuntime): void {
       fake.reset();
       if (proxy === undefined) return;
       const pid = proxy.process.pid;
+      const stopped = proxy;
       await proxy.stop();
       proxy = undefined;
-      const left = claudeProcesses({ pid, dir: tmp });
+      // A clean shutdown (not the harness's SIGKILL after 5 s), which stopped every process.
+      expect(stopped.process.exitCode, stopped.stderr().slice(-3000)).toBe(0);
+      const left = await waitForNoClaude({ pid, dir: tmp }, 3_000);
       killPids(left);
       expect(left, "claude processes left behind").toEqual([]);
       expect(proxyTempDirs(tmp)).toEqual([]);

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { StdinChannel } from "../../src/claude/run.ts";
 import type { Block, Conversation } from "../../src/engine/conversation.ts";
 import { launchProfile } from "../../src/engine/start.ts";
 import {
@@ -231,6 +232,24 @@ describe("conversation affinity (splitFollowUp + fingerprints)", () => {
   it("keys by owner and profile too", () => {
     expect(warmKey("a", "p", "c")).not.toBe(warmKey("b", "p", "c"));
     expect(warmKey("a", "p", "c")).not.toBe(warmKey("a", "q", "c"));
+  });
+});
+
+describe("StdinChannel", () => {
+  it("holds a turn written before the process was spawned and writes it at spawn", () => {
+    const channel = new StdinChannel();
+    expect(channel.write("first\n")).toBe(true);
+    const written: string[] = [];
+    channel.bind(
+      (text) => written.push(text),
+      () => {},
+    );
+    expect(written).toEqual(["first\n"]);
+    expect(channel.write("second\n")).toBe(true);
+    expect(written).toEqual(["first\n", "second\n"]);
+    channel.markExited();
+    expect(channel.write("third\n")).toBe(false);
+    expect(written).toHaveLength(2);
   });
 });
 
