@@ -293,7 +293,7 @@ export const SETTINGS = {
     default: "auto",
     placeholder: "auto (memory / 300 MiB)",
     description:
-      "Most claude processes alive in all states together: answering, waiting for tool results, warm, spare (idle ones are stopped first to make room: spares, then warm, then waiting); auto: the machine's memory / 300 MiB, at least --max-concurrency",
+      "Most claude processes alive in all states together: answering, waiting for tool results, warm, spare (idle ones are stopped first to make room: spares, then warm, then waiting); auto: the machine's memory (or the container's memory limit) / 300 MiB, at least --max-concurrency",
   }),
   spares: setting({
     flag: "spares",

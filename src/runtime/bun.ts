@@ -1,10 +1,10 @@
 /** The {@link Runtime} for Bun: `Bun.spawn` and `Bun.serve`. */
 
-import { totalmem } from "node:os";
 import process from "node:process";
 import { safeKill, spawnFailure } from "./child.ts";
 import { nodeFs } from "./fs.ts";
 import { nodeHttp } from "./http.ts";
+import { totalMemory } from "./memory.ts";
 import type { ExitStatus, Runtime, Serve, Spawn, Subprocess } from "./types.ts";
 
 /** Bun's pipe to a child's stdin (a FileSink, not a WritableStream). */
@@ -184,6 +184,6 @@ export const bunRuntime: Runtime = {
     for (const signal of signals) process.on(signal, () => handler(signal));
   },
   rss: () => process.memoryUsage.rss(),
-  totalMemory: () => totalmem(),
+  totalMemory,
   exit: (code) => process.exit(code),
 };

@@ -5,10 +5,10 @@
  * `node:http` closes refused and idle connections as on Node.
  */
 
-import { totalmem } from "node:os";
 import { safeKill, spawnFailure } from "./child.ts";
 import { nodeFs } from "./fs.ts";
 import { nodeHttp } from "./http.ts";
+import { totalMemory } from "./memory.ts";
 import { nodeServe } from "./node-serve.ts";
 import type { ExitStatus, Runtime, Spawn, Subprocess } from "./types.ts";
 
@@ -111,6 +111,6 @@ export const denoRuntime: Runtime = {
     for (const signal of signals) Deno.addSignalListener(signal, () => handler(signal));
   },
   rss: () => Deno.memoryUsage().rss,
-  totalMemory: () => totalmem(),
+  totalMemory,
   exit: (code) => Deno.exit(code),
 };

@@ -1,12 +1,12 @@
 /** The {@link Runtime} for Node: `node:child_process` and `@hono/node-server`. */
 
 import { type ChildProcessByStdio, spawn as spawnChild } from "node:child_process";
-import { totalmem } from "node:os";
 import process from "node:process";
 import { Readable, type Writable } from "node:stream";
 import { safeKill } from "./child.ts";
 import { nodeFs } from "./fs.ts";
 import { nodeHttp } from "./http.ts";
+import { totalMemory } from "./memory.ts";
 import { nodeServe } from "./node-serve.ts";
 import type { ExitStatus, Runtime, Spawn, Subprocess } from "./types.ts";
 
@@ -102,6 +102,6 @@ export const nodeRuntime: Runtime = {
     for (const signal of signals) process.on(signal, () => handler(signal));
   },
   rss: () => process.memoryUsage.rss(),
-  totalMemory: () => totalmem(),
+  totalMemory,
   exit: (code) => process.exit(code),
 };

@@ -168,7 +168,7 @@ export interface Runtime {
   onShutdownSignal(handler: (signal: string) => void): void;
   /** Memory in use by this process, bytes (resident set size). */
   rss(): number;
-  /** The machine's memory, bytes (sizes the default `--max-processes`). */
+  /** The memory this process may use, bytes: the machine's, or a cgroup's limit (runtime/memory.ts). */
   totalMemory(): number;
   /** Ends this process. */
   exit(code: number): never;
