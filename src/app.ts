@@ -13,8 +13,10 @@ import type { AppDeps } from "./deps.ts";
 import { anthropicErrorBody, anthropicStatus, ProxyError, toProxyError } from "./errors.ts";
 import { boundedBody } from "./http/body.ts";
 import { closeAfterRefusal, holdOpen } from "./http/connection.ts";
+import { limitHeaders } from "./http/limits.ts";
 import { allowedMethods } from "./http/methods.ts";
 import { originGuard } from "./http/origin.ts";
+import { LIMIT_HEADER_NAMES } from "./limits.ts";
 import { modelsRoutes } from "./routes/models.ts";
 import { chatRoutes } from "./surfaces/chat/route.ts";
 import { messagesRoutes } from "./surfaces/messages/route.ts";
@@ -32,6 +34,9 @@ export function wantsAnthropicErrors(path: string, headers: Headers): boolean {
     (path === "/v1/models" || path.startsWith("/v1/models/")) && headers.has("anthropic-version")
   );
 }
+
+/** The paths whose answers are CLI turns. */
+const TURN_PATHS = ["/v1/chat/completions", "/v1/responses", "/v1/messages"];
 
 /** Paths reachable without an API key. */
 function isPublicPath(path: string): boolean {
@@ -85,7 +90,14 @@ export function createApp(deps: AppDeps): Hono {
           "anthropic-beta",
           "anthropic-dangerous-direct-browser-access",
         ],
-        exposeHeaders: ["x-request-id", "request-id", "Retry-After", "x-claude-compacted"],
+        exposeHeaders: [
+          "x-request-id",
+          "request-id",
+          "Retry-After",
+          "x-claude-compacted",
+          "x-should-retry",
+          ...LIMIT_HEADER_NAMES,
+        ],
         maxAge: 600,
       }),
     );
@@ -128,6 +140,7 @@ export function createApp(deps: AppDeps): Hono {
         running: deps.limiter.running,
         waiting_for_tools: deps.toolRuns.parkedCount,
       },
+      limits: deps.rateLimits.snapshot(),
     });
   });
   app.get("/metrics", async (c) => {
@@ -140,6 +153,7 @@ export function createApp(deps: AppDeps): Hono {
     }
     deps.metrics.poolMaxProcesses.set(pool.max);
     deps.metrics.queueDepth.set(deps.limiter.queued);
+    deps.metrics.showLimits(deps.rateLimits.snapshot());
     const { contentType, body } = await deps.metrics.render();
     return c.body(body, 200, { "Content-Type": contentType });
   });
@@ -152,6 +166,8 @@ export function createApp(deps: AppDeps): Hono {
     }
     return bridge.handle(c.req.raw);
   });
+  // The subscription's rate-limit state on every answer of the three API surfaces.
+  app.on("POST", TURN_PATHS, limitHeaders(deps.rateLimits));
   app.route("/v1", modelsRoutes(deps));
   app.route("/v1", chatRoutes(deps));
   app.route("/v1", messagesRoutes(deps));

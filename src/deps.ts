@@ -11,6 +11,7 @@ import type { ProcessPool } from "./engine/pool.ts";
 import type { ToolRuns } from "./engine/registry.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import type { ConcurrencyLimiter } from "./limiter.ts";
+import type { RateLimits } from "./limits.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Runtime } from "./runtime/types.ts";
@@ -54,6 +55,8 @@ export interface AppDeps {
   watchdog: Watchdog | null;
   /** Prometheus metrics. */
   metrics: Metrics;
+  /** The subscription's rate-limit state as the CLI last reported it (headers, /health, /metrics). */
+  rateLimits: RateLimits;
   /** Persistent usage totals (`GET /v1/usage`). */
   usage: UsageStore;
   /**

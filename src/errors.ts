@@ -33,6 +33,11 @@ export interface ProxyErrorOptions {
   code?: string | null;
   /** Seconds, sent as the `Retry-After` header (429, 503). */
   retryAfterSeconds?: number;
+  /**
+   * Sent as `x-should-retry`, which the OpenAI and Anthropic SDKs obey before their own rules
+   * (they retry every 429 and 5xx, and ignore a `Retry-After` over a minute).
+   */
+  shouldRetry?: boolean;
   cause?: unknown;
 }
 
@@ -43,6 +48,7 @@ export class ProxyError extends Error {
   readonly param: string | null;
   readonly code: string | null;
   readonly retryAfterSeconds: number | undefined;
+  readonly shouldRetry: boolean | undefined;
 
   constructor(status: number, message: string, options: ProxyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -52,6 +58,7 @@ export class ProxyError extends Error {
     this.param = options.param ?? null;
     this.code = options.code ?? null;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.shouldRetry = options.shouldRetry;
   }
 
   /** The response body in OpenAI's shape. */
@@ -61,11 +68,14 @@ export class ProxyError extends Error {
     };
   }
 
-  /** Response headers that go with this error (`Retry-After` when known). */
+  /** Response headers that go with this error (`Retry-After` when known, `x-should-retry`). */
   headers(): Record<string, string> {
-    return this.retryAfterSeconds === undefined
-      ? {}
-      : { "Retry-After": String(Math.max(1, Math.ceil(this.retryAfterSeconds))) };
+    return {
+      ...(this.retryAfterSeconds === undefined
+        ? {}
+        : { "Retry-After": String(Math.max(1, Math.ceil(this.retryAfterSeconds))) }),
+      ...(this.shouldRetry === undefined ? {} : { "x-should-retry": String(this.shouldRetry) }),
+    };
   }
 }
 

@@ -15,6 +15,7 @@ import { defaultMaxProcesses, ProcessPool } from "./engine/pool.ts";
 import { ToolRuns } from "./engine/registry.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import { ConcurrencyLimiter } from "./limiter.ts";
+import { RateLimits } from "./limits.ts";
 import { createLogger } from "./log.ts";
 import { createMetrics } from "./metrics.ts";
 import { detectRuntime } from "./runtime/detect.ts";
@@ -198,6 +199,7 @@ const app = createApp({
   anthropicApiKeySet,
   watchdog,
   metrics,
+  rateLimits: new RateLimits(),
   usage,
   responses,
   version: VERSION,

@@ -5,6 +5,7 @@
  * which differ between runtimes); the resident set size comes from the runtime instead.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { LimitsSnapshot } from "./limits.ts";
 
 /** Upper bounds of the request-duration histogram, seconds (a completion can take minutes). */
 export const DURATION_BUCKETS_SECONDS = [
@@ -65,6 +66,20 @@ export interface Metrics {
   readonly queueDepth: Gauge;
   /** `queue_rejections_total`: requests answered 429 because the queue was full or the wait too long. */
   readonly queueRejections: Counter;
+  /**
+   * `claude_rate_limit_status{window,status}`: 1 for the subscription's current status, 0 for the
+   * other known ones (`allowed`, `allowed_warning`, `rejected`). `window` is `unified` (the
+   * overall status), a window (`five_hour`, `seven_day`, ...) or `overage`.
+   */
+  readonly rateLimitStatus: Gauge<"window" | "status">;
+  /** `claude_rate_limit_utilization_ratio{window}`: the spent fraction of a window, 0..1. */
+  readonly rateLimitUtilization: Gauge<"window">;
+  /** `claude_rate_limit_reset_timestamp_seconds{window}`: when a window resets (`unified`: the binding one). */
+  readonly rateLimitReset: Gauge<"window">;
+  /** `claude_rate_limit_updated_timestamp_seconds`: when the CLI last reported the state. */
+  readonly rateLimitUpdated: Gauge;
+  /** Sets the four rate-limit gauges from `/health`'s `limits` (series of reset windows go away). */
+  showLimits(limits: LimitsSnapshot): void;
   /** The exposition text for `GET /metrics` and its `Content-Type`. */
   render(): Promise<{ contentType: string; body: string }>;
 }
@@ -170,6 +185,32 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       help: "Requests rejected with 429 because the queue was full or the wait too long",
       registers,
     }),
+    rateLimitStatus: new Gauge({
+      name: "claude_rate_limit_status",
+      help: "Subscription rate-limit status as the claude CLI last reported it: 1 for the current status, by window (unified: overall; overage) and status",
+      labelNames: ["window", "status"],
+      registers,
+    }),
+    rateLimitUtilization: new Gauge({
+      name: "claude_rate_limit_utilization_ratio",
+      help: "Spent fraction (0..1) of a subscription rate-limit window, as the claude CLI last reported it",
+      labelNames: ["window"],
+      registers,
+    }),
+    rateLimitReset: new Gauge({
+      name: "claude_rate_limit_reset_timestamp_seconds",
+      help: "When a subscription rate-limit window resets, Unix seconds (window unified: the binding one)",
+      labelNames: ["window"],
+      registers,
+    }),
+    rateLimitUpdated: new Gauge({
+      name: "claude_rate_limit_updated_timestamp_seconds",
+      help: "When the claude CLI last reported the subscription's rate-limit state, Unix seconds",
+      registers,
+    }),
+    showLimits(limits) {
+      showLimits(metrics, limits);
+    },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
@@ -186,4 +227,41 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     });
   }
   return metrics;
+}
+
+/** The statuses the API sends; each gets a series (0 or 1) once any status is known. */
+const LIMIT_STATUSES = ["allowed", "allowed_warning", "rejected"];
+
+/** Unix seconds of an ISO time. */
+function seconds(isoTime: string): number {
+  return Date.parse(isoTime) / 1000;
+}
+
+function showLimits(metrics: Metrics, limits: LimitsSnapshot): void {
+  metrics.rateLimitStatus.reset();
+  metrics.rateLimitUtilization.reset();
+  metrics.rateLimitReset.reset();
+  metrics.rateLimitUpdated.reset();
+  const status = (window: string, current: string | null) => {
+    if (current === null) return;
+    for (const known of new Set([...LIMIT_STATUSES, current])) {
+      metrics.rateLimitStatus.set({ window, status: known }, known === current ? 1 : 0);
+    }
+  };
+  const reset = (window: string, at: string | null) => {
+    if (at !== null) metrics.rateLimitReset.set({ window }, seconds(at));
+  };
+  if (limits.updated_at !== null) metrics.rateLimitUpdated.set(seconds(limits.updated_at));
+  status("unified", limits.status);
+  reset("unified", limits.resets_at);
+  for (const window of limits.windows) {
+    status(window.type, window.status);
+    reset(window.type, window.resets_at);
+    if (window.utilization !== null)
+      metrics.rateLimitUtilization.set({ window: window.type }, window.utilization);
+  }
+  if (limits.overage !== null) {
+    status("overage", limits.overage.status);
+    reset("overage", limits.overage.resets_at);
+  }
 }

@@ -33,6 +33,8 @@ export interface DriverContext {
   cliVersion: string;
   /** Told about each CLI process (the watchdog that kills them if the proxy dies hard). */
   processes?: { track(pid: number): Promise<void>; untrack(pid: number): Promise<void> };
+  /** Told about every event of every run as it is read (see `CliRunOptions.onEvent`). */
+  onEvent?: (event: CliEvent) => void;
 }
 
 /** One run's request. */
@@ -198,6 +200,7 @@ export async function* startRun(
     tempPaths: [dir],
     ...(request.isWaiting === undefined ? {} : { isWaiting: request.isWaiting }),
     ...(request.input === undefined ? {} : { input: request.input }),
+    ...(context.onEvent === undefined ? {} : { onEvent: context.onEvent }),
     onProcess: (pid) => {
       if (pid !== null) {
         childPid = pid;

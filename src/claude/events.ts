@@ -105,13 +105,47 @@ export type CliEvent =
       trigger: string;
       preTokens: number | null;
     }
-  | {
-      /** `rate_limit_event`: `resetsAt` (Unix seconds) when the API sent its rate-limit headers. */
-      type: "rate_limit";
-      status: string;
-      resetsAt: number | null;
-    }
+  | RateLimitEvent
   | { type: "unknown"; raw: unknown };
+
+/** One window of a `rate_limit_event`'s `unifiedWindows` (2.1.332; absent on 2.1.221). */
+export interface RateLimitWindow {
+  /** The CLI's name: `five_hour`, `seven_day`, `seven_day_overage_included`. */
+  type: string;
+  /** The spent fraction, 0..1 (`anthropic-ratelimit-unified-<5h|7d|7d_oi>-utilization`). */
+  utilization: number | null;
+  /** Unix seconds (`...-<window>-reset`). */
+  resetsAt: number | null;
+  /** `allowed`, `allowed_warning` or `rejected` (`...-<window>-status`), when the API sent it. */
+  status: string | null;
+}
+
+/**
+ * `rate_limit_event`: the subscription's state as the CLI read it from the API's
+ * `anthropic-ratelimit-unified-*` response headers (DESIGN.md "Subscription limits"). The CLI
+ * prints one after every API response, headers or not: without them it is bare
+ * (`{"status":"allowed"}`, or `rejected` after a plain 429) and says nothing about the
+ * subscription ({@link isBareRateLimit}).
+ */
+export interface RateLimitEvent {
+  type: "rate_limit";
+  /** `allowed`, `allowed_warning` or `rejected`: the state of window `rateLimitType`. */
+  status: string;
+  /** When that window resets, Unix seconds. */
+  resetsAt: number | null;
+  /** The binding window (the API's representative claim): `five_hour`, `seven_day`, `seven_day_opus`, ... */
+  rateLimitType: string | null;
+  /** That window's spent fraction, 0..1: only with `allowed_warning`. */
+  utilization: number | null;
+  /** Overage (extra usage beyond the subscription): `allowed`, `allowed_warning`, `rejected`. */
+  overageStatus: string | null;
+  /** When the overage period resets, Unix seconds. */
+  overageResetsAt: number | null;
+  /** Whether this answer was paid from overage. */
+  isUsingOverage: boolean;
+  /** Every window the API reported (2.1.332+), windows already reset left out by the CLI. */
+  windows: RateLimitWindow[];
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -222,14 +256,8 @@ export function toEvent(raw: unknown): CliEvent {
       if (results.length === 0) return { type: "unknown", raw };
       return { type: "tool_results", results, parent_tool_use_id: parent };
     }
-    case "rate_limit_event": {
-      const info = isRecord(raw.rate_limit_info) ? raw.rate_limit_info : {};
-      return {
-        type: "rate_limit",
-        status: String(info.status ?? ""),
-        resetsAt: typeof info.resetsAt === "number" ? info.resetsAt : null,
-      };
-    }
+    case "rate_limit_event":
+      return toRateLimit(isRecord(raw.rate_limit_info) ? raw.rate_limit_info : {});
     case "result":
       return {
         type: "result",
@@ -253,4 +281,54 @@ export function toEvent(raw: unknown): CliEvent {
     default:
       return { type: "unknown", raw };
   }
+}
+
+function finiteOrNull(value: unknown): number | null {
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
+/** A `rate_limit_event`'s `rate_limit_info` as a {@link RateLimitEvent}. */
+function toRateLimit(info: Record<string, unknown>): RateLimitEvent {
+  const windows: RateLimitWindow[] = [];
+  if (isRecord(info.unifiedWindows)) {
+    for (const [type, value] of Object.entries(info.unifiedWindows)) {
+      if (!isRecord(value)) continue;
+      windows.push({
+        type,
+        utilization: finiteOrNull(value.utilization),
+        resetsAt: finiteOrNull(value.resetsAt),
+        status: stringOrNull(value.status),
+      });
+    }
+  }
+  return {
+    type: "rate_limit",
+    status: String(info.status ?? ""),
+    resetsAt: finiteOrNull(info.resetsAt),
+    rateLimitType: stringOrNull(info.rateLimitType),
+    utilization: finiteOrNull(info.utilization),
+    overageStatus: stringOrNull(info.overageStatus),
+    overageResetsAt: finiteOrNull(info.overageResetsAt),
+    isUsingOverage: info.isUsingOverage === true,
+    windows,
+  };
+}
+
+/**
+ * Whether a `rate_limit_event` carries nothing from the API's headers: the CLI prints
+ * `{"status":"allowed","isUsingOverage":false}` after every response without them (an API key,
+ * a fake API) and `{"status":"rejected",...}` after a plain 429 ("not your usage limit").
+ */
+export function isBareRateLimit(event: RateLimitEvent): boolean {
+  return (
+    event.resetsAt === null &&
+    event.rateLimitType === null &&
+    event.utilization === null &&
+    event.overageStatus === null &&
+    event.windows.length === 0
+  );
 }

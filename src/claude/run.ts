@@ -38,6 +38,11 @@ export interface CliRunOptions {
    * second turn on a live CLI": nothing is sent to the API before a turn is written).
    */
   input?: StdinChannel;
+  /**
+   * Told about every event as it is read, before anyone consumes it (every turn of a warm or
+   * parked run included): the rate-limit state (src/limits.ts) is kept this way.
+   */
+  onEvent?: (event: CliEvent) => void;
 }
 
 /** The stdin of a warm run: more user turns after `result`, or the end. */
@@ -220,6 +225,7 @@ export async function* runCli(options: CliRunOptions): AsyncGenerator<CliEvent, 
       armIdle();
       const event = parseLineSafe(line, lineNumber);
       if (event === null) continue;
+      options.onEvent?.(event);
       if (event.type === "result") {
         sawResult = true;
         clearTimeout(idleTimer);

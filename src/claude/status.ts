@@ -230,6 +230,9 @@ export function resultError(
         ? (rateLimitResetsAt * 1000 - nowMs) / 1000
         : undefined;
   const status = result.api_error_status;
+  if (status === 429 && (rateLimitResetsAt != null || result.api_error === "usage_limit_reached")) {
+    return usageLimitError(upstreamMessage(result.result, status), retryAfter);
+  }
   const tooLong = contextWindowRefusal(result);
   if (tooLong !== null) {
     return contextLengthError(tooLong, upstreamMessage(result.result, status));
@@ -249,6 +252,22 @@ export function resultError(
   return new ProxyError(502, `The claude CLI failed${how}: ${detail}`, {
     type: "api_error",
     code: "cli_error",
+  });
+}
+
+/**
+ * The subscription's usage limit was reached (a 429 with `anthropic-ratelimit-unified-status:
+ * rejected`, which the CLI does not retry: "You've hit your 5-hour limit · resets 8:56pm (UTC)"):
+ * 429 `usage_limit_reached` with `Retry-After` until the reset. Retrying sooner cannot help, so
+ * when that is over a minute away the SDKs are told not to (`x-should-retry: false`).
+ */
+export function usageLimitError(message: string, retryAfterSeconds?: number): ProxyError {
+  const retryAfter = retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
+  return new ProxyError(429, message, {
+    type: "rate_limit_error",
+    code: "usage_limit_reached",
+    retryAfterSeconds: retryAfter,
+    ...(retryAfter > 60 ? { shouldRetry: false } : {}),
   });
 }
 

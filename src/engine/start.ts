@@ -496,6 +496,8 @@ function launch(deps: AppDeps, conversation: Conversation, model: string, plan: 
     dropEnv: deps.dropEnv,
     cliVersion: (deps.claude.version ?? "").split(" ")[0] ?? "",
     ...(deps.watchdog === null ? {} : { processes: deps.watchdog }),
+    // Every run's rate_limit_event, whoever reads the run later (warm, parked) or not at all.
+    onEvent: (event) => deps.rateLimits.observe(event),
   };
   // The CLI's own MCP limits always outlast the proxy's wait for tool results.
   const toolCallTimeoutMs = deps.config.toolResultTimeoutMs + 60_000;

@@ -68,8 +68,8 @@ describe("parseLine over the recorded CLI output", () => {
     expect(result?.num_turns).toBe(1);
     // the status line is not used: it comes out as unknown; rate_limit_event is classified.
     expect(ofType(events, "unknown").length).toBeGreaterThanOrEqual(1);
-    expect(ofType(events, "rate_limit")).toEqual([
-      { type: "rate_limit", status: "allowed", resetsAt: null },
+    expect(ofType(events, "rate_limit")).toMatchObject([
+      { type: "rate_limit", status: "allowed", resetsAt: null, rateLimitType: null, windows: [] },
     ]);
   });
 

@@ -30,6 +30,7 @@ import { ToolRuns } from "../../src/engine/registry.ts";
 import { MAX_CONTENT_PARTS, MAX_JSON_VALUES, MAX_MESSAGES, MAX_STOP } from "../../src/http/json.ts";
 import { Lifecycle } from "../../src/lifecycle.ts";
 import { ConcurrencyLimiter } from "../../src/limiter.ts";
+import { RateLimits } from "../../src/limits.ts";
 import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
@@ -860,6 +861,7 @@ describe("fuzzing POST /v1/chat/completions", () => {
       anthropicApiKeySet: false,
       watchdog: null,
       metrics: createMetrics(),
+      rateLimits: new RateLimits(),
       usage: await UsageStore.open(nodeRuntime, join(baseDir, "data")),
       version: "0.0.0-test",
       log: createLogger("silent"),

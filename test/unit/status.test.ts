@@ -189,15 +189,22 @@ describe("Retry-After of a 429 from the CLI's rate_limit_event", () => {
     const event = parseLine(
       '{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1800000120,"rateLimitType":"five_hour","isUsingOverage":false},"uuid":"u","session_id":"s"}',
     );
-    expect(event).toEqual({ type: "rate_limit", status: "rejected", resetsAt: 1800000120 });
+    expect(event).toMatchObject({ type: "rate_limit", status: "rejected", resetsAt: 1800000120 });
     const result = parseLine(
       '{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"API Error: 429 slow down","stop_reason":"stop_sequence","session_id":"s","usage":{},"total_cost_usd":0}',
     );
     if (result?.type !== "result") throw new Error("expected a result");
     const error = resultError(result, undefined, 1800000120, 1800000000 * 1000);
     expect(error?.status).toBe(429);
-    expect(error?.headers()).toEqual({ "Retry-After": "120" });
-    expect(resultError(result, undefined, null)?.headers()).toEqual({ "Retry-After": "30" });
+    expect(error?.code).toBe("usage_limit_reached");
+    // Two minutes away: the SDKs, which ignore a Retry-After over a minute, are told not to retry.
+    expect(error?.headers()).toEqual({ "Retry-After": "120", "x-should-retry": "false" });
+    const soon = resultError(result, undefined, 1800000030, 1800000000 * 1000);
+    expect(soon?.headers()).toEqual({ "Retry-After": "30" });
+    // A 429 without the subscription's reset: a plain rate limit.
+    const plain = resultError(result, undefined, null);
+    expect(plain?.code).toBe("rate_limit_exceeded");
+    expect(plain?.headers()).toEqual({ "Retry-After": "30" });
   });
 });
 

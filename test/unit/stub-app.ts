@@ -17,6 +17,7 @@ import { ProcessPool } from "../../src/engine/pool.ts";
 import { ToolRuns } from "../../src/engine/registry.ts";
 import { Lifecycle } from "../../src/lifecycle.ts";
 import { ConcurrencyLimiter } from "../../src/limiter.ts";
+import { RateLimits } from "../../src/limits.ts";
 import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
@@ -121,6 +122,7 @@ export function testDeps(
     anthropicApiKeySet: false,
     watchdog: null,
     metrics: createMetrics(),
+    rateLimits: new RateLimits(),
     version: "0.0.0-test",
     log: createLogger("silent"),
     ...parts,
