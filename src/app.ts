@@ -17,7 +17,9 @@ import { limitHeaders } from "./http/limits.ts";
 import { allowedMethods } from "./http/methods.ts";
 import { originGuard } from "./http/origin.ts";
 import { LIMIT_HEADER_NAMES } from "./limits.ts";
+import { dashboardRoutes, isDashboardPublicPath } from "./routes/dashboard.ts";
 import { modelsRoutes } from "./routes/models.ts";
+import { usageRoutes } from "./routes/usage.ts";
 import { chatRoutes } from "./surfaces/chat/route.ts";
 import { messagesRoutes } from "./surfaces/messages/route.ts";
 import { responsesRoutes } from "./surfaces/responses/route.ts";
@@ -38,9 +40,9 @@ export function wantsAnthropicErrors(path: string, headers: Headers): boolean {
 /** The paths whose answers are CLI turns. */
 const TURN_PATHS = ["/v1/chat/completions", "/v1/responses", "/v1/messages"];
 
-/** Paths reachable without an API key. */
+/** Paths reachable without an API key (the dashboard page asks for one itself). */
 function isPublicPath(path: string): boolean {
-  return path === "/health" || path.startsWith("/mcp/");
+  return path === "/health" || path.startsWith("/mcp/") || isDashboardPublicPath(path);
 }
 
 /** Builds the app. */
@@ -157,7 +159,6 @@ export function createApp(deps: AppDeps): Hono {
     const { contentType, body } = await deps.metrics.render();
     return c.body(body, 200, { "Content-Type": contentType });
   });
-  app.get("/v1/usage", (c) => c.json(deps.usage.totals()));
   // The MCP endpoint of runs with client tools: only the run's own CLI holds the secret.
   app.all("/mcp/:token", async (c) => {
     const bridge = deps.toolRuns.bridge(c.req.param("token"));
@@ -168,6 +169,8 @@ export function createApp(deps: AppDeps): Hono {
   });
   // The subscription's rate-limit state on every answer of the three API surfaces.
   app.on("POST", TURN_PATHS, limitHeaders(deps.rateLimits));
+  app.route("/", dashboardRoutes(deps));
+  app.route("/v1", usageRoutes(deps));
   app.route("/v1", modelsRoutes(deps));
   app.route("/v1", chatRoutes(deps));
   app.route("/v1", messagesRoutes(deps));

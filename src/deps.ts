@@ -14,6 +14,7 @@ import type { ConcurrencyLimiter } from "./limiter.ts";
 import type { RateLimits } from "./limits.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+import type { RecentRequests } from "./recent.ts";
 import type { Runtime } from "./runtime/types.ts";
 import type { ResponseStore } from "./surfaces/responses/store.ts";
 import type { UsageStore } from "./usage.ts";
@@ -59,6 +60,8 @@ export interface AppDeps {
   rateLimits: RateLimits;
   /** Persistent usage totals (`GET /v1/usage`). */
   usage: UsageStore;
+  /** The last requests answered, for the dashboard (`GET /dashboard/requests`); absent: none kept. */
+  recent?: RecentRequests;
   /**
    * Stored Responses API responses (`previous_response_id`, `GET /v1/responses/{id}`); absent:
    * an in-memory store with the configured limits.

@@ -18,6 +18,7 @@ import { ConcurrencyLimiter } from "./limiter.ts";
 import { RateLimits } from "./limits.ts";
 import { createLogger } from "./log.ts";
 import { createMetrics } from "./metrics.ts";
+import { RecentRequests } from "./recent.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import type { Runtime, Server } from "./runtime/types.ts";
 import { ResponseStore } from "./surfaces/responses/store.ts";
@@ -201,6 +202,7 @@ const app = createApp({
   metrics,
   rateLimits: new RateLimits(),
   usage,
+  recent: new RecentRequests(),
   responses,
   version: VERSION,
   log,

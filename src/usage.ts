@@ -5,6 +5,15 @@
  * appends are serialised so that two completions never interleave their lines.
  */
 import type { Runtime } from "./runtime/types.ts";
+import {
+  addRecord,
+  emptyFigures,
+  roundUsd,
+  type SeriesOptions,
+  sortedFigures,
+  UsageHours,
+  type UsageSeries,
+} from "./usage-series.ts";
 
 /** The file name under the data directory. */
 export const USAGE_FILE = "usage.jsonl";
@@ -65,35 +74,6 @@ export interface UsageTotals extends UsageFigures {
 /** What the store needs from the runtime. */
 export type UsageRuntime = Pick<Runtime, "mkdir" | "appendFile" | "readTextFile">;
 
-function emptyFigures(): UsageFigures {
-  return {
-    requests: 0,
-    prompt_tokens: 0,
-    completion_tokens: 0,
-    cached_tokens: 0,
-    total_tokens: 0,
-    cost_usd: 0,
-  };
-}
-
-function addTo(figures: UsageFigures, record: UsageRecord): void {
-  figures.requests += 1;
-  figures.prompt_tokens += record.prompt_tokens;
-  figures.completion_tokens += record.completion_tokens;
-  figures.cached_tokens += record.cached_tokens;
-  figures.total_tokens += record.prompt_tokens + record.completion_tokens;
-  figures.cost_usd += record.cost_usd;
-}
-
-/** Sums of float dollars drift (0.1 + 0.2); a nano-dollar is finer than any price. */
-function roundUsd(usd: number): number {
-  return Math.round(usd * 1e9) / 1e9;
-}
-
-function withRoundedCost(figures: UsageFigures): UsageFigures {
-  return { ...figures, cost_usd: roundUsd(figures.cost_usd) };
-}
-
 function isCount(value: unknown): value is number {
   return typeof value === "number" && Number.isFinite(value) && value >= 0;
 }
@@ -128,6 +108,7 @@ export class UsageStore {
   readonly #totals = emptyFigures();
   readonly #byModel = new Map<string, UsageFigures>();
   readonly #bySurface = new Map<string, UsageFigures>();
+  readonly #hours = new UsageHours();
   #since: string | null = null;
   /** The chain of appends: each waits for the one before. */
   #writes: Promise<void> = Promise.resolve();
@@ -207,25 +188,25 @@ export class UsageStore {
 
   /** The `GET /v1/usage` body: totals and per-model figures over every record. */
   totals(): UsageTotals {
-    // fromEntries defines own properties, so a model named "__proto__" stays a plain key.
-    const sorted = (map: Map<string, UsageFigures>): Record<string, UsageFigures> =>
-      Object.fromEntries(
-        [...map]
-          .sort(([a], [b]) => (a < b ? -1 : 1))
-          .map(([key, figures]) => [key, withRoundedCost(figures)]),
-      );
     return {
       object: "usage",
       since: this.#since,
-      ...withRoundedCost(this.#totals),
-      by_model: sorted(this.#byModel),
-      by_surface: sorted(this.#bySurface),
+      ...this.#totals,
+      cost_usd: roundUsd(this.#totals.cost_usd),
+      by_model: sortedFigures(this.#byModel),
+      by_surface: sortedFigures(this.#bySurface),
     };
+  }
+
+  /** The `GET /v1/usage?group_by=hour|day` body: see {@link UsageHours.series}. */
+  series(options: SeriesOptions): UsageSeries {
+    return this.#hours.series(options);
   }
 
   #add(record: UsageRecord): void {
     if (this.#since === null || record.time < this.#since) this.#since = record.time;
-    addTo(this.#totals, record);
+    addRecord(this.#totals, record);
+    this.#hours.add(record);
     for (const [map, key] of [
       [this.#byModel, record.model],
       [this.#bySurface, record.surface],
@@ -235,7 +216,7 @@ export class UsageStore {
         figures = emptyFigures();
         map.set(key, figures);
       }
-      addTo(figures, record);
+      addRecord(figures, record);
     }
   }
 }

@@ -3,8 +3,8 @@
  * that waits for this conversation's tool results, or wait for a slot and start a CLI), stop it
  * when the client goes away or the request timeout passes, answer whole or as a stream with
  * keep-alive pings, park a run that ended at client tool calls (else end it), and one
- * log line, metrics and usage record per request. What goes on the wire is the surface's
- * {@link TurnRenderer}.
+ * log line, metrics, usage record and recent-request entry (the dashboard's) per request.
+ * What goes on the wire is the surface's {@link TurnRenderer}.
  */
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
@@ -146,6 +146,22 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
           deps.log.warn({ err: String(writeError) }, "could not record usage"),
         );
     }
+    deps.recent?.add({
+      time: new Date().toISOString(),
+      request_id: requestId,
+      surface: turn.surface,
+      model: label,
+      status,
+      stream: turn.stream,
+      duration_ms: Date.now() - started,
+      prompt_tokens: prompt,
+      completion_tokens: usage?.output_tokens ?? 0,
+      cached_tokens: usage?.cache_read_input_tokens ?? 0,
+      cost_usd: outcome.costUsd ?? 0,
+      ...(error instanceof ProxyError && error.code !== null ? { code: error.code } : {}),
+      ...(warmHit ? { warm: true } : {}),
+      ...(outcome.parked === true ? { waiting_for_tools: true } : {}),
+    });
     deps.log.info(
       {
         requestId,

@@ -20,6 +20,7 @@ import { ConcurrencyLimiter } from "../../src/limiter.ts";
 import { RateLimits } from "../../src/limits.ts";
 import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics.ts";
+import { RecentRequests } from "../../src/recent.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
 import type { ExitStatus, Spawn } from "../../src/runtime/types.ts";
 import { UsageStore } from "../../src/usage.ts";
@@ -123,6 +124,7 @@ export function testDeps(
     watchdog: null,
     metrics: createMetrics(),
     rateLimits: new RateLimits(),
+    recent: new RecentRequests(),
     version: "0.0.0-test",
     log: createLogger("silent"),
     ...parts,
