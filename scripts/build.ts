@@ -10,7 +10,9 @@
  * archive `dist/release/claude-openai-proxy-<name>.tar.gz` (`.zip` for Windows), then
  * `SHA256SUMS` (sha256sum format) over the archives and `manifest.json` with every size.
  * Cross-compiling fetches each target's Bun runtime from npm once (cached in ~/.bun).
- * The version comes from package.json, which `src/version.ts` imports and Bun embeds.
+ * The version comes from package.json, which `src/version.ts` imports and Bun embeds; the
+ * dashboard's files come from src/dashboard/assets.generated.ts, regenerated first
+ * (scripts/dashboard-assets.ts).
  */
 import { createHash } from "node:crypto";
 import {
@@ -24,6 +26,7 @@ import {
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { GENERATED_PATH, writeDashboardAssets } from "./dashboard-assets.ts";
 import {
   archiveName,
   binaryName,
@@ -194,6 +197,9 @@ async function buildNpm(): Promise<void> {
   chmodSync(outfile, 0o755);
   console.log(`${outfile} ${mib(statSync(outfile).size)} (${version})`);
 }
+
+// The dashboard's files are compiled in from a generated module: make sure it matches them.
+if (writeDashboardAssets(repoRoot)) console.log(`${GENERATED_PATH} regenerated`);
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
