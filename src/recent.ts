@@ -28,8 +28,8 @@ export interface RecentRequest {
   cost_usd: number;
   /** The error code, for a failed request. */
   code?: string;
-  /** Answered by a warm process. */
-  warm?: boolean;
+  /** Answered by a process started ahead: this conversation's warm one, or a spare. */
+  process?: "warm" | "spare";
   /** Ended at client tool calls; the run waits for their results. */
   waiting_for_tools?: boolean;
 }

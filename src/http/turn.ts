@@ -159,7 +159,7 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
       cached_tokens: usage?.cache_read_input_tokens ?? 0,
       cost_usd: outcome.costUsd ?? 0,
       ...(error instanceof ProxyError && error.code !== null ? { code: error.code } : {}),
-      ...(warmHit ? { warm: true } : {}),
+      ...(kept === null ? {} : { process: kept }),
       ...(outcome.parked === true ? { waiting_for_tools: true } : {}),
     });
     deps.log.info(

@@ -333,13 +333,24 @@ describe.runIf(browserEnabled)("dashboard in Chromium", () => {
       expect(await page.locator("#tokens-chart canvas").count()).toBeGreaterThan(0);
       expect(await page.locator("#requests-chart canvas").count()).toBeGreaterThan(0);
 
-      // Processes and the CLI, as /health reports them (0 for a state it does not report).
-      const health = await getJson<Health>(proxy, "/health");
-      for (const state of ["busy", "parked", "warm", "spare", "queued"]) {
-        expect(figure(await page.textContent(`#proc-${state}`)), state).toBe(
-          health.processes[state] ?? 0,
-        );
-      }
+      // Processes and the CLI, as /health reports them (0 for a state it does not report);
+      // a spare may start meanwhile: compare until the page has caught up.
+      const states = ["busy", "parked", "warm", "spare", "queued"];
+      let health = await getJson<Health>(proxy, "/health");
+      await expect
+        .poll(
+          async () => {
+            health = await getJson<Health>(proxy, "/health");
+            const shown: number[] = [];
+            for (const state of states)
+              shown.push(figure(await page.textContent(`#proc-${state}`)));
+            return (
+              shown.join(",") === states.map((state) => health.processes[state] ?? 0).join(",")
+            );
+          },
+          { timeout: 20_000, interval: 500 },
+        )
+        .toBe(true);
       expect(await page.textContent("#cli-version")).toContain(health.claude.version);
       if (health.limits === undefined) {
         expect(await page.textContent("#limits")).toContain("No data yet");
