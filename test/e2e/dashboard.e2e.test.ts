@@ -24,6 +24,7 @@ import {
   type FakeReply,
   lastUserText,
   startFakeAnthropic,
+  unifiedHeaders,
 } from "../fixtures/fake-anthropic.ts";
 import { CHROMIUM_ARGS, type ChromiumLookup, findOrInstallChromium } from "./chromium.ts";
 import {
@@ -41,6 +42,8 @@ const SECRET_PROMPT = "dashboard-secret-prompt-7c1f";
 
 let fake: FakeAnthropic;
 let dirs: E2eDirs;
+/** The `anthropic-ratelimit-unified-*` headers the fake sends with its answers (none: undefined). */
+let limitHeaders: Record<string, string> | undefined;
 
 beforeAll(async () => {
   fake = await startFakeAnthropic();
@@ -52,6 +55,7 @@ beforeAll(async () => {
     return {
       content: [{ type: "text", text: `echo: ${lastUserText(req.body).slice(0, 20)}` }],
       usage: { input_tokens: input, output_tokens: 25, cache_read_input_tokens: 8 },
+      ...(limitHeaders === undefined ? {} : { headers: limitHeaders }),
     };
   });
 });
@@ -170,7 +174,10 @@ interface UsageSeries {
 interface Health {
   claude: { version: string };
   processes: Record<string, number>;
-  limits?: { windows?: unknown[] };
+  limits?: {
+    updated_at: string | null;
+    windows: Array<{ type: string; utilization: number | null; resets_at: string | null }>;
+  };
 }
 
 async function getJson<T>(proxy: ProxyProcess, path: string, key?: string): Promise<T> {
@@ -265,10 +272,22 @@ describe.runIf(browserEnabled)("dashboard in Chromium", () => {
     beforeAll(async () => {
       if (browser === null) return;
       proxy = await proxyOn("node", "browser-open");
+      // The subscription state a real API reports: the page shows it with its reset times.
+      const now = Math.floor(Date.now() / 1000);
+      limitHeaders = unifiedHeaders({
+        status: "allowed",
+        claim: "five_hour",
+        resetsAt: now + 2 * 3600 + 13 * 60,
+        windows: {
+          "5h": { utilization: 0.42, resetsAt: now + 2 * 3600 + 13 * 60, status: "allowed" },
+          "7d": { utilization: 0.18, resetsAt: now + 3 * 86_400, status: "allowed" },
+        },
+      });
       await sendRequests(proxy);
     });
 
     afterAll(async () => {
+      limitHeaders = undefined;
       await proxy?.stop();
       if (proxy !== undefined) await waitForNoClaude({ pid: proxy.process.pid });
     });
@@ -352,13 +371,21 @@ describe.runIf(browserEnabled)("dashboard in Chromium", () => {
         )
         .toBe(true);
       expect(await page.textContent("#cli-version")).toContain(health.claude.version);
-      if (health.limits === undefined) {
-        expect(await page.textContent("#limits")).toContain("No data yet");
-      } else {
-        expect(await page.locator("#limits .window").count()).toBe(
-          health.limits.windows?.length ?? 0,
-        );
-      }
+      // The limits /health reports, each window with its utilization and reset time.
+      const windows = health.limits?.windows ?? [];
+      expect(windows.map((w) => w.type)).toEqual(["five_hour", "seven_day"]);
+      const shownWindows = await page.$$eval("#limits .window", (divs) =>
+        divs.map((div) => [
+          div.getAttribute("data-window"),
+          div.querySelector(".utilization")?.textContent ?? "",
+          div.textContent ?? "",
+        ]),
+      );
+      expect(shownWindows.map(([type, used]) => [type, used])).toEqual(
+        windows.map((w) => [w.type, `${Math.round((w.utilization ?? 0) * 100)}% used`]),
+      );
+      expect(shownWindows[0]?.[2]).toMatch(/resets in 2 h 1[23] min/);
+      expect(shownWindows[1]?.[2]).toMatch(/resets in (2 d 23 h|3 d 0 h)/);
 
       // Recent requests: one row per request, newest first, and no prompt text anywhere.
       const recent = await page.$$eval("#recent tbody tr", (trs) =>
@@ -436,6 +463,8 @@ describe.runIf(browserEnabled)("dashboard in Chromium", () => {
         .poll(() => page.textContent("#total-requests"), { timeout: 15_000 })
         .toBe(String(totals.requests));
       expect(await page.isVisible("#key-prompt")).toBe(false);
+      // This fake reported no subscription state.
+      expect(await page.textContent("#limits")).toContain("No data yet");
       expect(new Set(authorizations)).toEqual(new Set([`Bearer ${KEY}`]));
       expect(page.url()).toBe(`${proxy.origin}/`);
       expect(await page.evaluate(() => sessionStorage.length)).toBe(1);

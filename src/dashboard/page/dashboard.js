@@ -235,8 +235,14 @@ const WINDOW_NAMES = {
   seven_day: "7-day window",
   seven_day_opus: "7-day window (Opus)",
   seven_day_sonnet: "7-day window (Sonnet)",
+  seven_day_overage_included: "7-day window (overage included)",
   overage: "Overage",
 };
+
+/** A window's name for a person ("five_hour" -> "5-hour window"). */
+function windowName(type) {
+  return WINDOW_NAMES[type] ?? String(type ?? "window").replaceAll("_", " ");
+}
 
 function statusClass(status) {
   if (status === "rejected") return "bad";
@@ -246,7 +252,11 @@ function statusClass(status) {
 
 function renderLimits(limits) {
   const box = $("limits");
-  if (limits === undefined || limits === null) {
+  const reported =
+    limits !== undefined &&
+    limits !== null &&
+    (limits.updated_at != null || (limits.windows ?? []).length > 0);
+  if (!reported) {
     box.replaceChildren(
       h("p", { class: "muted" }, [
         "No data yet: the limits appear once the claude CLI has reported them (after a request).",
@@ -258,11 +268,12 @@ function renderLimits(limits) {
   const overall = [
     h("span", { class: `badge ${statusClass(limits.status)}` }, [limits.status ?? "unknown"]),
   ];
+  if (limits.type) overall.push(" ", h("span", {}, [windowName(limits.type)]));
   const reset = resetText(limits.resets_at);
   if (reset !== "") overall.push(" ", h("span", { class: "muted" }, [reset]));
   nodes.push(h("p", { id: "limits-status" }, overall));
   for (const window of limits.windows ?? []) {
-    const name = WINDOW_NAMES[window.type] ?? String(window.type ?? "window").replaceAll("_", " ");
+    const name = windowName(window.type);
     const utilization = typeof window.utilization === "number" ? window.utilization : null;
     const head = h("div", { class: "window-head" }, [
       h("strong", {}, [name]),
@@ -286,7 +297,9 @@ function renderLimits(limits) {
     );
   }
   if (limits.overage) {
-    const text = [`Overage: ${limits.overage.status ?? "unknown"}`];
+    const text = [
+      `Overage: ${limits.overage.status ?? "unknown"}${limits.overage.in_use ? " (in use)" : ""}`,
+    ];
     const overageReset = resetText(limits.overage.resets_at);
     if (overageReset !== "") text.push(`, ${overageReset}`);
     nodes.push(h("p", { id: "limits-overage" }, [text.join("")]));
