@@ -46,6 +46,12 @@ export class Run {
    * answers anyone nor holds a slot. Null while it works for a request or is parked.
    */
   idle: IdleKind | null = null;
+  /**
+   * Whether the model thought (thinking blocks) in a turn of this process: the live CLI sends
+   * that thinking with its later turns, a cold run resumed from the same conversation does not
+   * (2.1.332), so such a run is not kept warm (same traffic as cold).
+   */
+  thought = false;
   /** Turns written to this process (a spare has none until taken; warm follow-ups add one each). */
   turns = 1;
   /** A read of the first event begun before anyone asked (a spare's process starts on its first read). */

@@ -311,6 +311,7 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
         end.stopSequence === undefined &&
         end.turnLimit !== true &&
         !end.compacted &&
+        !live.thought &&
         live.profile !== "" &&
         live.input !== null &&
         !live.input.exited &&
@@ -519,12 +520,16 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
   });
 }
 
-/** The turn's end with this turn's cost, not the process's running total ({@link Run.turnCost}). */
+/**
+ * The turn's end with this turn's cost, not the process's running total ({@link Run.turnCost});
+ * notes on the run whether the model thought ({@link Run.thought}).
+ */
 async function* perTurnCost(
   events: AsyncGenerator<TurnEvent, void, undefined>,
   run: Run,
 ): AsyncGenerator<TurnEvent, void, undefined> {
   for await (const event of events) {
+    if (event.kind === "thinking" || event.kind === "signature") run.thought = true;
     yield event.kind === "end" && event.result !== null
       ? { ...event, costUsd: run.turnCost(event.costUsd) }
       : event;

@@ -250,8 +250,10 @@ export function proxyEnv(
   // Settings of the developer's shell must not leak into the proxy under test.
   for (const setting of Object.values(SETTINGS)) delete env[setting.env];
   // Warm processes (--warm-ttl) outlive a request by design; suites that count processes after
-  // each test run without them unless they ask (test/e2e/warm.e2e.test.ts).
-  return { ...env, CLAUDE_PATH: claudeBin(), TMPDIR: dirs.tmp, WARM_TTL_MS: "0", ...extra };
+  // each test run without them unless they ask (test/e2e/warm.e2e.test.ts), or unless
+  // E2E_WARM_TTL_MS sets a TTL for every suite (a run of the whole suite with warm processes).
+  const warmTtl = process.env.E2E_WARM_TTL_MS ?? "0";
+  return { ...env, CLAUDE_PATH: claudeBin(), TMPDIR: dirs.tmp, WARM_TTL_MS: warmTtl, ...extra };
 }
 
 interface ProcInfo {

@@ -386,6 +386,41 @@ function describeRuntime(runtime: E2eRuntime): void {
       expect(await silentMisses()).toBe(silentBefore);
     });
 
+    it("does not keep a process whose model thought: its follow-up goes cold, the same traffic as cold", async () => {
+      // The live CLI would send its earlier thinking with the next turn; a cold run does not.
+      fake.script(
+        {
+          content: [
+            { type: "thinking", thinking: "A greeting." },
+            { type: "text", text: "Hello Ann!" },
+          ],
+        },
+        { content: [{ type: "text", text: "Your name is Ann." }] },
+        { content: [{ type: "text", text: "Your name is Ann." }] },
+      );
+      const first: ChatCompletionMessageParam[] = [{ role: "user", content: "Hi, I am Ann." }];
+      const answered = await client().chat.completions.create({
+        model: "sonnet",
+        messages: first,
+        reasoning_effort: "high",
+      });
+      expect(answered.choices[0]?.message.content).toBe("Hello Ann!");
+      const followUp: ChatCompletionMessageParam[] = [
+        ...first,
+        { role: "assistant", content: "Hello Ann!" },
+        { role: "user", content: "What is my name?" },
+      ];
+      const ask = { model: "sonnet", messages: followUp, reasoning_effort: "high" } as const;
+      await client().chat.completions.create(ask);
+      await client("key-b").chat.completions.create(ask);
+      expect(heads()).toBe(3);
+      expect(traffic(fake.requests[1]?.body)).toEqual(traffic(fake.requests[2]?.body));
+      expect(turns(fake.requests[1]?.body)[1]).toEqual({
+        role: "assistant",
+        blocks: ["text:Hello Ann!"],
+      });
+    });
+
     it("sends an edited history to a cold process", async () => {
       answerByText();
       const messages: ChatCompletionMessageParam[] = [
