@@ -130,6 +130,8 @@ export function createApp(deps: AppDeps): Hono {
         tested_range: TESTED_CLI_RANGE,
         ...(cliSupport.warning === null ? {} : { warning: cliSupport.warning }),
         ...(deps.claude.error === null ? {} : { error: deps.claude.error }),
+        // From the last run that answered or failed for want of a login (null: none yet).
+        ...(deps.login === undefined ? {} : deps.login.state),
       },
       anthropic_api_key: {
         set: deps.anthropicApiKeySet,

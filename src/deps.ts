@@ -4,6 +4,7 @@
  */
 
 import type { AgentSettings } from "./claude/agent.ts";
+import type { CliLogin } from "./claude/login.ts";
 import type { ClaudeInfo } from "./claude/probe.ts";
 import type { Watchdog } from "./claude/watchdog.ts";
 import type { Config } from "./config.ts";
@@ -62,6 +63,8 @@ export interface AppDeps {
   usage: UsageStore;
   /** The last requests answered, for the dashboard (`GET /dashboard/requests`); absent: none kept. */
   recent?: RecentRequests;
+  /** The CLI's login as runs showed it (`/health` `claude.logged_in`); absent: not tracked. */
+  login?: CliLogin;
   /**
    * Stored Responses API responses (`previous_response_id`, `GET /v1/responses/{id}`); absent:
    * an in-memory store with the configured limits.

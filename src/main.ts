@@ -6,6 +6,7 @@ import { createApp } from "./app.ts";
 import { isLoopbackHost } from "./auth.ts";
 import type { AgentSettings } from "./claude/agent.ts";
 import { compactionEnv } from "./claude/driver.ts";
+import { CliLogin } from "./claude/login.ts";
 import { probeClaude } from "./claude/probe.ts";
 import { classifyCliVersion, TESTED_CLI_RANGE } from "./claude/supported.ts";
 import { Watchdog } from "./claude/watchdog.ts";
@@ -203,6 +204,7 @@ const app = createApp({
   rateLimits: new RateLimits(),
   usage,
   recent: new RecentRequests(),
+  login: new CliLogin(),
   responses,
   version: VERSION,
   log,

@@ -146,6 +146,10 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
           deps.log.warn({ err: String(writeError) }, "could not record usage"),
         );
     }
+    if (status === 200) deps.login?.observe(true);
+    else if (error instanceof ProxyError && error.code === "cli_not_logged_in") {
+      deps.login?.observe(false);
+    }
     deps.recent?.add({
       time: new Date().toISOString(),
       request_id: requestId,

@@ -12,7 +12,7 @@ import { parseCommand } from "../../src/config.ts";
 import type { ClaudeInfo } from "../../src/deps.ts";
 import { nodeRuntime } from "../../src/runtime/node.ts";
 import { UsageStore } from "../../src/usage.ts";
-import { stubApp, testDeps } from "./stub-app.ts";
+import { fixtureLines, postChat, stubApp, testDeps } from "./stub-app.ts";
 
 /** The `claude` part of the /health body. */
 interface ClaudeHealth {
@@ -64,6 +64,8 @@ describe("GET /health", () => {
       version: `${NEWEST_TESTED_CLI} (Claude Code)`,
       supported: "yes",
       tested_range: testedRange,
+      logged_in: null,
+      checked_at: null,
     });
   });
 
@@ -102,6 +104,8 @@ describe("GET /health", () => {
       supported: "unknown",
       tested_range: testedRange,
       error: "The claude CLI was not found",
+      logged_in: null,
+      checked_at: null,
     });
   });
 });
@@ -138,6 +142,31 @@ describe("GET /health with API keys (issue 9, finding 12)", () => {
     try {
       const body = (await (await app.request("/health")).json()) as Record<string, unknown>;
       expect(body).toHaveProperty("claude.path", "/fake/claude");
+    } finally {
+      await close();
+    }
+  });
+
+  it("says whether the CLI is logged in as the last run showed it", async () => {
+    let lines = fixtureLines("not-logged-in");
+    const { app, close } = await stubApp([], { script: () => ({ lines }) });
+    const claude = async () =>
+      ((await (await app.request("/health")).json()) as { claude: Record<string, unknown> }).claude;
+    try {
+      expect(await claude()).toMatchObject({ logged_in: null, checked_at: null });
+      const refused = await postChat(app, {
+        model: "sonnet",
+        messages: [{ role: "user", content: "Hi" }],
+      });
+      expect(refused.status).toBe(401);
+      expect(await claude()).toMatchObject({ logged_in: false });
+      lines = fixtureLines("text");
+      const answered = await postChat(app, {
+        model: "sonnet",
+        messages: [{ role: "user", content: "Hi" }],
+      });
+      expect(answered.status).toBe(200);
+      expect(await claude()).toMatchObject({ logged_in: true });
     } finally {
       await close();
     }

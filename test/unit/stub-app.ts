@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Hono } from "hono";
 import { createApp } from "../../src/app.ts";
+import { CliLogin } from "../../src/claude/login.ts";
 import { type Config, parseCommand } from "../../src/config.ts";
 import type { AppDeps } from "../../src/deps.ts";
 import { ProcessPool } from "../../src/engine/pool.ts";
@@ -125,6 +126,7 @@ export function testDeps(
     metrics: createMetrics(),
     rateLimits: new RateLimits(),
     recent: new RecentRequests(),
+    login: new CliLogin(),
     version: "0.0.0-test",
     log: createLogger("silent"),
     ...parts,
@@ -171,7 +173,10 @@ export async function stubApp(
   return {
     app: createApp(deps),
     deps,
-    close: () => rm(baseDir, { recursive: true, force: true }),
+    close: async () => {
+      await deps.pool.stopIdle();
+      await rm(baseDir, { recursive: true, force: true });
+    },
   };
 }
 

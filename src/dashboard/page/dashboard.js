@@ -152,6 +152,12 @@ function renderWarnings(health) {
     items.push(["bad", `The claude CLI cannot run: ${claude.error ?? "not found"}`]);
   }
   if (claude.warning) items.push(["warn", claude.warning]);
+  if (claude.logged_in === false) {
+    items.push([
+      "bad",
+      `The claude CLI is not logged in (a request failed for it at ${new Date(claude.checked_at).toLocaleString()}): run \`claude\` once and log in, or set CLAUDE_CODE_OAUTH_TOKEN from \`claude setup-token\``,
+    ]);
+  }
   const apiKey = health.anthropic_api_key ?? {};
   if (apiKey.set && apiKey.passed_to_cli) {
     items.push([
