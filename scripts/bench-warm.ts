@@ -18,14 +18,11 @@
  *   concurrent conversations (3 turns each), idle after them (warm processes kept).
  * Linux only for RSS (/proc).
  */
-import { spawn } from "node:child_process";
 import OpenAI from "openai";
 import type {
   ChatCompletionMessageParam,
   ChatCompletionTool,
 } from "openai/resources/chat/completions";
-import { buildArgs } from "../src/claude/argv.ts";
-import { userTurnLine } from "../src/claude/session.ts";
 import { servingPid, vmRssKiB } from "../test/e2e/fault-helpers.ts";
 import {
   claudeProcesses,
@@ -35,9 +32,9 @@ import {
   proxyEnv,
   startProxy,
 } from "../test/e2e/harness.ts";
-import { claudeBin, cliEnv } from "../test/fixtures/claude-cli.ts";
+import { claudeBin } from "../test/fixtures/claude-cli.ts";
 import { type FakeReply, startFakeAnthropic } from "../test/fixtures/fake-anthropic.ts";
-import { median, option } from "./bench-common.ts";
+import { directRun, median, option } from "./bench-common.ts";
 
 const args = process.argv.slice(2);
 const RUNS = Number(option(args, "runs", "10"));
@@ -79,40 +76,8 @@ fake.setHandler((req): FakeReply => {
 });
 const dirs = await makeE2eDirs("claude-openai-proxy-bench-warm-");
 
-/** A cold direct `claude -p` run with the proxy's argv: ms until `result`. */
-async function direct(): Promise<number> {
-  const started = performance.now();
-  const child = spawn(
-    claudeBin(),
-    buildArgs({ model: "sonnet", systemPromptMode: "append", settingSources: "" }),
-    {
-      env: { ...cliEnv(fake.url, dirs.home), CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
-      cwd: dirs.tmp,
-      stdio: ["pipe", "pipe", "ignore"],
-    },
-  );
-  child.stdin.write(userTurnLine([{ type: "text", text: "Remember 7." }]));
-  let buffer = "";
-  return new Promise((resolve, reject) => {
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      buffer += chunk;
-      for (let i = buffer.indexOf("\n"); i >= 0; i = buffer.indexOf("\n")) {
-        const line = buffer.slice(0, i);
-        buffer = buffer.slice(i + 1);
-        if (
-          line.includes('"result"') &&
-          (JSON.parse(line) as { type?: string }).type === "result"
-        ) {
-          const total = performance.now() - started;
-          child.stdin.end();
-          child.once("exit", () => resolve(total));
-        }
-      }
-    });
-    child.once("error", reject);
-  });
-}
+/** A cold direct `claude -p` run with the proxy's argv (bench-common.ts): ms until `result`. */
+const direct = async () => (await directRun(fake.url, dirs, "Remember 7.")).total;
 
 let proxy: ProxyProcess | undefined;
 const client = (key: string) => new OpenAI({ baseURL: proxy?.url, apiKey: key, maxRetries: 0 });

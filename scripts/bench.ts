@@ -9,14 +9,10 @@
  * Proxy: the same question through the official `openai` client, streaming; the first token is
  * the first chunk with content, the total the end of the stream.
  */
-import { spawn } from "node:child_process";
 import OpenAI from "openai";
-import { buildArgs } from "../src/claude/argv.ts";
-import { userTurnLine } from "../src/claude/session.ts";
 import { type E2eRuntime, makeE2eDirs, proxyEnv, startProxy } from "../test/e2e/harness.ts";
-import { claudeBin, cliEnv } from "../test/fixtures/claude-cli.ts";
 import { startFakeAnthropic } from "../test/fixtures/fake-anthropic.ts";
-import { median, option } from "./bench-common.ts";
+import { directRun, median, option } from "./bench-common.ts";
 
 const args = process.argv.slice(2);
 const RUNS = Number(option(args, "runs", "10"));
@@ -36,45 +32,8 @@ fake.setHandler(() => REPLY);
 const dirs = await makeE2eDirs("claude-openai-proxy-bench-");
 const env = proxyEnv(fake.url, dirs);
 
-async function direct(): Promise<{ ttft: number; total: number }> {
-  const started = performance.now();
-  const child = spawn(
-    claudeBin(),
-    // The argv the proxy itself builds (without a system prompt file).
-    buildArgs({ model: "sonnet", systemPromptMode: "append", settingSources: "" }),
-    {
-      env: { ...cliEnv(fake.url, dirs.home), CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1" },
-      cwd: dirs.tmp,
-      stdio: ["pipe", "pipe", "ignore"],
-    },
-  );
-  child.stdin.write(userTurnLine([{ type: "text", text: "Say something" }]));
-  let ttft = 0;
-  let buffer = "";
-  return new Promise((resolve, reject) => {
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      buffer += chunk;
-      let index = buffer.indexOf("\n");
-      while (index >= 0) {
-        const line = buffer.slice(0, index);
-        buffer = buffer.slice(index + 1);
-        index = buffer.indexOf("\n");
-        if (ttft === 0 && line.includes('"text_delta"')) ttft = performance.now() - started;
-        // Parse: from 2.1.3xx a result line need not start with "type".
-        if (
-          line.includes('"result"') &&
-          (JSON.parse(line) as { type?: string }).type === "result"
-        ) {
-          const total = performance.now() - started;
-          child.stdin.end();
-          child.once("exit", () => resolve({ ttft, total }));
-        }
-      }
-    });
-    child.once("error", reject);
-  });
-}
+/** A cold direct `claude -p` run (bench-common.ts). */
+const direct = () => directRun(fake.url, dirs);
 
 const proxy = await startProxy(RUNTIME, { env });
 const client = new OpenAI({ baseURL: proxy.url, apiKey: "bench", maxRetries: 0 });
