@@ -125,6 +125,8 @@ function describeRuntime(runtime: E2eRuntime): void {
     }
 
     beforeAll(async () => {
+      // The fake is shared by every runtime's tests: start from nothing recorded.
+      fake.reset();
       tmp = join(dirs.tmp, runtime);
       await mkdir(tmp);
       proxy = await startProxy(runtime, {
@@ -707,6 +709,7 @@ function describeRuntime(runtime: E2eRuntime): void {
         expect(proxyTempDirs(tmp)).toEqual([]);
       } finally {
         await proxy.stop();
+        fake.reset();
       }
     });
   });
