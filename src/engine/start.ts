@@ -277,7 +277,7 @@ export async function takeLiveRun(
       profile,
       conversation: turnsFingerprint(split.earlier),
     };
-    taken = pool.warm.take(warmKey(wanted.owner, wanted.profile, wanted.conversation));
+    taken = pool.warm.take(warmKey(wanted));
     if (taken === null) metrics.warmMisses.inc({ reason: missReason(pool.warm.tags(), wanted) });
   }
   const missed = (reason: "none" | "dead" | "silent") =>

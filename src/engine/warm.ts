@@ -50,11 +50,6 @@ export function splitFollowUp(turns: readonly Turn[]): { earlier: Turn[]; next: 
   return { earlier: turns.slice(0, first), next: { role: "user", content } };
 }
 
-/** The key a warm run is found by: owner, launch profile and conversation fingerprint. */
-export function warmKey(owner: string, profile: string, conversation: string): string {
-  return JSON.stringify([owner, profile, conversation]);
-}
-
 /**
  * What a kept run is kept for, to name why a request missed it: the key of the request
  * (API key hash or ""), the launch profile, and the conversation fingerprint ("" for spares).
@@ -63,6 +58,11 @@ export interface IdleTag {
   owner: string;
   profile: string;
   conversation: string;
+}
+
+/** The key a warm run is kept and found under: its {@link IdleTag}'s owner, profile and conversation. */
+export function warmKey(tag: IdleTag): string {
+  return JSON.stringify([tag.owner, tag.profile, tag.conversation]);
 }
 
 /**

@@ -146,10 +146,10 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
           deps.log.warn({ err: String(writeError) }, "could not record usage"),
         );
     }
+    const durationMs = Date.now() - started;
+    const code = error instanceof ProxyError ? error.code : null;
     if (status === 200) deps.login?.observe(true);
-    else if (error instanceof ProxyError && error.code === "cli_not_logged_in") {
-      deps.login?.observe(false);
-    }
+    else if (code === "cli_not_logged_in") deps.login?.observe(false);
     deps.recent?.add({
       time: new Date().toISOString(),
       request_id: requestId,
@@ -157,12 +157,12 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
       model: label,
       status,
       stream: turn.stream,
-      duration_ms: Date.now() - started,
+      duration_ms: durationMs,
       prompt_tokens: prompt,
       completion_tokens: usage?.output_tokens ?? 0,
       cached_tokens: usage?.cache_read_input_tokens ?? 0,
       cost_usd: outcome.costUsd ?? 0,
-      ...(error instanceof ProxyError && error.code !== null ? { code: error.code } : {}),
+      ...(code === null ? {} : { code }),
       ...(kept === null ? {} : { process: kept }),
       ...(outcome.parked === true ? { waiting_for_tools: true } : {}),
     });
@@ -174,8 +174,8 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
         cliModel: model,
         stream: turn.stream,
         status,
-        durationMs: Date.now() - started,
-        ...(error instanceof ProxyError && error.code !== null ? { code: error.code } : {}),
+        durationMs,
+        ...(code === null ? {} : { code }),
         ...(outcome.parked === true ? { waitingForTools: true } : {}),
         ...(kept === null ? {} : { process: kept }),
         ...(usage === undefined
@@ -328,8 +328,13 @@ export async function serveTurn(c: Context, deps: AppDeps, turn: TurnRequest): P
           profile: live.profile,
           conversation: turnsFingerprint([...conversation.turns, answerTurn(answer)]),
         };
-        const key = warmKey(tag.owner, tag.profile, tag.conversation);
-        deps.pool.warm.keep(live, key, deps.config.warmTtlMs, deps.pool.options.maxProcesses, tag);
+        deps.pool.warm.keep(
+          live,
+          warmKey(tag),
+          deps.config.warmTtlMs,
+          deps.pool.options.maxProcesses,
+          tag,
+        );
         deps.lifecycle.checkIdle();
         await events.return(undefined);
         keepSpare(end);

@@ -230,8 +230,9 @@ describe("conversation affinity (splitFollowUp + fingerprints)", () => {
   });
 
   it("keys by owner and profile too", () => {
-    expect(warmKey("a", "p", "c")).not.toBe(warmKey("b", "p", "c"));
-    expect(warmKey("a", "p", "c")).not.toBe(warmKey("a", "q", "c"));
+    const key = (owner: string, profile: string) => warmKey({ owner, profile, conversation: "c" });
+    expect(key("a", "p")).not.toBe(key("b", "p"));
+    expect(key("a", "p")).not.toBe(key("a", "q"));
   });
 });
 
