@@ -336,20 +336,14 @@ export function startSpare(deps: AppDeps, conversation: Conversation, model: str
   if (deps.limiter.queued > 0 || deps.limiter.running >= deps.limiter.max) return;
   const profile = launchProfile(conversation, model, deps.agent != null);
   if (profile === null || !deps.pool.wantsSpare(profile)) return;
-  let jsonSchema: string | undefined;
-  try {
-    jsonSchema = jsonSchemaFor(conversation);
-  } catch {
-    return;
-  }
   const run = launch(deps, conversation, model, {
     release: () => {},
     session: null,
     images: new Map(),
-    jsonSchema,
+    // A launch profile is never one of structured output (launchProfile).
+    jsonSchema: undefined,
     profile,
   });
-  run.turns = 0;
   deps.pool.spares.keep(run, profile, deps.config.warmTtlMs, deps.config.spares);
   // The process starts now; its first read waits for the first turn.
   run.prime();
@@ -477,6 +471,8 @@ function launch(deps: AppDeps, conversation: Conversation, model: string, plan: 
     deps.lifecycle.end(stopped);
   });
   const { controller } = run;
+  // A spare has had no turn yet.
+  if (session === null) run.turns = 0;
   if (profile !== null) {
     run.profile = profile;
     run.input = new StdinChannel();
